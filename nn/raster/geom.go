@@ -1,0 +1,153 @@
+package raster
+
+import "math"
+
+// seg is one segment's control points as polynomial coefficients,
+// B(t) = ((a·t + b)·t + c)·t + d, with its control-point bounding box.
+type seg struct {
+	deg                    int    // 1 line, 2 quadratic, 3 cubic
+	idx                    [4]int // point indices of the control points
+	ax, ay, bx, by         float64
+	cx, cy, dx, dy         float64
+	minx, miny, maxx, maxy float64
+}
+
+// set loads the control points of s from pts and builds its coefficients.
+func (s *seg) set(pts []float64) {
+	x0, y0 := pts[2*s.idx[0]], pts[2*s.idx[0]+1]
+	x1, y1 := pts[2*s.idx[1]], pts[2*s.idx[1]+1]
+	s.minx, s.maxx = math.Min(x0, x1), math.Max(x0, x1)
+	s.miny, s.maxy = math.Min(y0, y1), math.Max(y0, y1)
+	switch s.deg {
+	case 1:
+		s.ax, s.ay, s.bx, s.by = 0, 0, 0, 0
+		s.cx, s.cy = x1-x0, y1-y0
+		s.dx, s.dy = x0, y0
+	case 2:
+		x2, y2 := pts[2*s.idx[2]], pts[2*s.idx[2]+1]
+		s.grow(x2, y2)
+		s.ax, s.ay = 0, 0
+		s.bx, s.by = x0-2*x1+x2, y0-2*y1+y2
+		s.cx, s.cy = 2*(x1-x0), 2*(y1-y0)
+		s.dx, s.dy = x0, y0
+	case 3:
+		x2, y2 := pts[2*s.idx[2]], pts[2*s.idx[2]+1]
+		x3, y3 := pts[2*s.idx[3]], pts[2*s.idx[3]+1]
+		s.grow(x2, y2)
+		s.grow(x3, y3)
+		s.ax, s.ay = -x0+3*x1-3*x2+x3, -y0+3*y1-3*y2+y3
+		s.bx, s.by = 3*x0-6*x1+3*x2, 3*y0-6*y1+3*y2
+		s.cx, s.cy = 3*(x1-x0), 3*(y1-y0)
+		s.dx, s.dy = x0, y0
+	}
+}
+
+func (s *seg) grow(x, y float64) {
+	s.minx, s.maxx = math.Min(s.minx, x), math.Max(s.maxx, x)
+	s.miny, s.maxy = math.Min(s.miny, y), math.Max(s.maxy, y)
+}
+
+// at evaluates B(t).
+func (s *seg) at(t float64) (x, y float64) {
+	x = ((s.ax*t+s.bx)*t+s.cx)*t + s.dx
+	y = ((s.ay*t+s.by)*t+s.cy)*t + s.dy
+	return x, y
+}
+
+// boxDist2 is the squared distance from (px, py) to the control-point box,
+// a lower bound on the squared distance to the segment (convex hull property).
+func (s *seg) boxDist2(px, py float64) float64 {
+	dx := math.Max(0, math.Max(s.minx-px, px-s.maxx))
+	dy := math.Max(0, math.Max(s.miny-py, py-s.maxy))
+	return dx*dx + dy*dy
+}
+
+// closest returns the parameter t in [0, 1] of the point of the segment
+// closest to (px, py) and the squared distance to it. Lines are projected
+// exactly; curves are sampled on a uniform grid and the best sample refined by
+// Newton's method on g(t) = (B(t) - p)·B'(t), so t is a stationary point of the
+// distance (or an end point), which the gradient relies on.
+func (s *seg) closest(px, py float64) (t, d2 float64) {
+	if s.deg == 1 {
+		ex, ey := px-s.dx, py-s.dy
+		l2 := s.cx*s.cx + s.cy*s.cy
+		if l2 > 0 {
+			t = math.Max(0, math.Min(1, (ex*s.cx+ey*s.cy)/l2))
+		}
+		qx, qy := ex-s.cx*t, ey-s.cy*t
+		return t, qx*qx + qy*qy
+	}
+	k := 4
+	if s.deg == 3 {
+		k = 8
+	}
+	inv := 1 / float64(k)
+	d2 = math.Inf(1)
+	for i := 0; i <= k; i++ {
+		ti := float64(i) * inv
+		x, y := s.at(ti)
+		e := (x-px)*(x-px) + (y-py)*(y-py)
+		if e < d2 {
+			t, d2 = ti, e
+		}
+	}
+	tn := t
+	for it := 0; it < 16; it++ {
+		x, y := s.at(tn)
+		ex, ey := x-px, y-py
+		dxt := (3*s.ax*tn+2*s.bx)*tn + s.cx // B'(t)
+		dyt := (3*s.ay*tn+2*s.by)*tn + s.cy
+		ddx := 6*s.ax*tn + 2*s.bx // B''(t)
+		ddy := 6*s.ay*tn + 2*s.by
+		g := ex*dxt + ey*dyt
+		h := dxt*dxt + dyt*dyt + ex*ddx + ey*ddy
+		if !(h > 0) {
+			break
+		}
+		next := math.Max(0, math.Min(1, tn-g/h))
+		step := next - tn
+		tn = next
+		if math.Abs(step) < 1e-13 {
+			break
+		}
+	}
+	x, y := s.at(tn)
+	if e := (x-px)*(x-px) + (y-py)*(y-py); e <= d2 {
+		return tn, e
+	}
+	return t, d2
+}
+
+// bernstein returns the weights of the control points in B(t).
+func (s *seg) bernstein(t float64) (w [4]float64) {
+	u := 1 - t
+	switch s.deg {
+	case 1:
+		w[0], w[1] = u, t
+	case 2:
+		w[0], w[1], w[2] = u*u, 2*u*t, t*t
+	case 3:
+		w[0], w[1], w[2], w[3] = u*u*u, 3*u*u*t, 3*u*t*t, t*t*t
+	}
+	return w
+}
+
+// coverage is the box-filtered coverage of a stroke of radius r at distance d
+// from its centre line, for a filter of half width hw, with its derivatives.
+func coverage(d, r, hw float64) (cov, dd, dr float64) {
+	hi, lo := d+hw, d-hw
+	dHi, dLo := 1.0, 1.0 // d hi/d d, d lo/d d
+	rHi, rLo := 0.0, 0.0 // d hi/d r, d lo/d r
+	if r < hi {
+		hi, dHi, rHi = r, 0, 1
+	}
+	if -r > lo {
+		lo, dLo, rLo = -r, 0, -1
+	}
+	w := 2 * hw
+	cov = (hi - lo) / w
+	if cov <= 0 {
+		return 0, 0, 0
+	}
+	return cov, (dHi - dLo) / w, (rHi - rLo) / w
+}
