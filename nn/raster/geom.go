@@ -10,6 +10,20 @@ type seg struct {
 	ax, ay, bx, by         float64
 	cx, cy, dx, dy         float64
 	minx, miny, maxx, maxy float64
+	piece                  [numPieces]box // boxes of the curve over t in [i/numPieces, (i+1)/numPieces]
+}
+
+// numPieces is how many sub-curves each curve is split into for culling.
+const numPieces = 8
+
+// box is an axis-aligned bounding box.
+type box struct{ minx, miny, maxx, maxy float64 }
+
+// dist2 is the squared distance from (px, py) to the box.
+func (b *box) dist2(px, py float64) float64 {
+	dx := math.Max(0, math.Max(b.minx-px, px-b.maxx))
+	dy := math.Max(0, math.Max(b.miny-py, py-b.maxy))
+	return dx*dx + dy*dy
 }
 
 // set loads the control points of s from pts and builds its coefficients.
@@ -40,6 +54,50 @@ func (s *seg) set(pts []float64) {
 		s.cx, s.cy = 3*(x1-x0), 3*(y1-y0)
 		s.dx, s.dy = x0, y0
 	}
+	s.setPieces()
+}
+
+// setPieces bounds each sub-curve by the box of its own Bézier control points
+// (the convex hull property): over [t0, t0+h] the curve is the cubic
+// polynomial with coefficients a·h³, (3a·t0 + b)·h², B'(t0)·h, B(t0).
+func (s *seg) setPieces() {
+	if s.deg == 1 {
+		return
+	}
+	h := 1.0 / numPieces
+	for i := range s.piece {
+		t0 := float64(i) * h
+		px, py := s.at(t0)
+		cx := ((3*s.ax*t0+2*s.bx)*t0 + s.cx) * h
+		cy := ((3*s.ay*t0+2*s.by)*t0 + s.cy) * h
+		bx := (3*s.ax*t0 + s.bx) * h * h
+		by := (3*s.ay*t0 + s.by) * h * h
+		ax, ay := s.ax*h*h*h, s.ay*h*h*h
+		x1, y1 := px+cx/3, py+cy/3
+		x2, y2 := px+2*cx/3+bx/3, py+2*cy/3+by/3
+		x3, y3 := px+cx+bx+ax, py+cy+by+ay
+		s.piece[i] = box{
+			math.Min(math.Min(px, x1), math.Min(x2, x3)), math.Min(math.Min(py, y1), math.Min(y2, y3)),
+			math.Max(math.Max(px, x1), math.Max(x2, x3)), math.Max(math.Max(py, y1), math.Max(y2, y3)),
+		}
+	}
+}
+
+// near reports whether some point of the segment may lie closer than
+// sqrt(limit2) to (px, py).
+func (s *seg) near(px, py, limit2 float64) bool {
+	if s.boxDist2(px, py) >= limit2 {
+		return false
+	}
+	if s.deg == 1 {
+		return true
+	}
+	for i := range s.piece {
+		if s.piece[i].dist2(px, py) < limit2 {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *seg) grow(x, y float64) {

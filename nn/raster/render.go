@@ -234,7 +234,7 @@ func (r *Renderer) distance(p int, x, y, limit float64) (d float64, si int, t fl
 	si = -1
 	for i := r.pathSeg[p]; i < r.pathSeg[p+1]; i++ {
 		s := &r.segs[i]
-		if s.boxDist2(x, y) >= best {
+		if !s.near(x, y, best) {
 			continue
 		}
 		ti, d2 := s.closest(x, y)
@@ -246,6 +246,34 @@ func (r *Renderer) distance(p int, x, y, limit float64) (d float64, si int, t fl
 		return 0, -1, 0, false
 	}
 	return math.Sqrt(best), si, t, true
+}
+
+// rowSpan narrows path p's footprint on the sample row at height py to the
+// samples within e of the boxes (segment or piece) that the row crosses.
+func (r *Renderer) rowSpan(p int, py, e float64) (s0, s1 int) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := r.pathSeg[p]; i < r.pathSeg[p+1]; i++ {
+		s := &r.segs[i]
+		if py < s.miny-e || py > s.maxy+e {
+			continue
+		}
+		if s.deg == 1 {
+			lo, hi = math.Min(lo, s.minx), math.Max(hi, s.maxx)
+			continue
+		}
+		for k := range s.piece {
+			b := &s.piece[k]
+			if py >= b.miny-e && py <= b.maxy+e {
+				lo, hi = math.Min(lo, b.minx), math.Max(hi, b.maxx)
+			}
+		}
+	}
+	b := r.bbox[p]
+	n := float64(r.n)
+	if lo > hi {
+		return 0, -1
+	}
+	return max(b.x0, int(math.Ceil((lo-e)*n-0.5))), min(b.x1, int(math.Floor((hi+e)*n-0.5)))
 }
 
 // activePaths lists the paths whose footprint contains sample row sy.
@@ -276,8 +304,8 @@ func (r *Renderer) forwardRow(w *worker, y int) {
 		for _, p := range r.activePaths(w, sy) {
 			rad, a := r.radii[p], r.colors[4*p+3]
 			cr, cg, cb := r.colors[4*p], r.colors[4*p+1], r.colors[4*p+2]
-			b := r.bbox[p]
-			for s := b.x0; s <= b.x1; s++ {
+			s0, s1 := r.rowSpan(p, py, rad+r.hw)
+			for s := s0; s <= s1; s++ {
 				px := (float64(s) + 0.5) * inv
 				d, _, _, ok := r.distance(p, px, py, rad+r.hw)
 				if !ok {
@@ -328,8 +356,8 @@ func (r *Renderer) backwardRow(w *worker, y int) {
 		for _, p := range r.activePaths(w, sy) {
 			rad, a := r.radii[p], r.colors[4*p+3]
 			cr, cg, cb := r.colors[4*p], r.colors[4*p+1], r.colors[4*p+2]
-			b := r.bbox[p]
-			for s := b.x0; s <= b.x1; s++ {
+			s0, s1 := r.rowSpan(p, py, rad+r.hw)
+			for s := s0; s <= s1; s++ {
 				px := (float64(s) + 0.5) * inv
 				d, si, t, ok := r.distance(p, px, py, rad+r.hw)
 				if !ok {
