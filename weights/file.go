@@ -1,0 +1,149 @@
+package weights
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+)
+
+// Format names a checkpoint file format.
+type Format string
+
+// Supported formats.
+const (
+	Safetensors Format = "safetensors"
+	TorchZip    Format = "torch-zip"
+	TorchLegacy Format = "torch-legacy"
+	TorchScript Format = "torchscript"
+)
+
+// File is an open checkpoint. It implements Source; tensors stay valid
+// (and zero-copy) until Close.
+type File struct {
+	path     string
+	format   Format
+	names    []string
+	tensors  map[string]*Tensor
+	metadata map[string]string
+	data     []byte
+	unmap    func() error
+	closed   *atomic.Bool
+}
+
+// Open opens a checkpoint, detecting its format by content: safetensors,
+// torch.save zip, legacy torch.save stream, or TorchScript archive.
+func Open(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("weights: open %s: %w", path, err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("weights: open %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("weights: open %s: not a regular file", path)
+	}
+	data, unmap, err := mapFile(fh, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("weights: open %s: %w", path, err)
+	}
+	f, err := openBytes(path, data)
+	if err != nil {
+		unmap()
+		return nil, err
+	}
+	f.unmap = unmap
+	return f, nil
+}
+
+func readAll(f *os.File, size int64) ([]byte, func() error, error) {
+	if size < 0 || int64(int(size)) != size {
+		return nil, nil, fmt.Errorf("file size %d unsupported", size)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, nil, err
+	}
+	return data, func() error { return nil }, nil
+}
+
+// openBytes parses a whole checkpoint held in data; name is used in errors.
+func openBytes(name string, data []byte) (*File, error) {
+	f := &File{path: name, data: data, tensors: map[string]*Tensor{}, closed: new(atomic.Bool), unmap: func() error { return nil }}
+	var err error
+	switch {
+	case len(data) == 0:
+		err = fmt.Errorf("empty file")
+	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
+		err = f.parseTorchZip()
+	case data[0] == 0x80:
+		f.format = TorchLegacy
+		err = f.parseLegacy()
+	case len(data) > 262 && string(data[257:262]) == "ustar":
+		err = fmt.Errorf("tar-based torch.save files (PyTorch < 0.4) are not supported; re-save with a newer PyTorch")
+	case len(data) >= 9 && data[8] == '{':
+		f.format = Safetensors
+		err = f.parseSafetensors()
+	default:
+		err = fmt.Errorf("unrecognized format (not safetensors, torch zip, legacy torch or TorchScript)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("weights: %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// add registers a parsed tensor, rejecting duplicate names.
+func (f *File) add(t *Tensor) error {
+	if _, dup := f.tensors[t.Name]; dup {
+		return fmt.Errorf("duplicate tensor name %q", t.Name)
+	}
+	t.closed = f.closed
+	f.tensors[t.Name] = t
+	f.names = append(f.names, t.Name)
+	return nil
+}
+
+// Path is the path the file was opened from.
+func (f *File) Path() string { return f.path }
+
+// Format is the detected file format.
+func (f *File) Format() Format { return f.format }
+
+// Metadata is the safetensors __metadata__ map (nil for other formats).
+func (f *File) Metadata() map[string]string { return f.metadata }
+
+// Names lists the tensor names in file order.
+func (f *File) Names() []string { return append([]string(nil), f.names...) }
+
+// Tensor returns the named tensor.
+func (f *File) Tensor(name string) (*Tensor, bool) {
+	t, ok := f.tensors[name]
+	return t, ok
+}
+
+// NumParams is the total number of elements over all tensors.
+func (f *File) NumParams() int64 {
+	var n int64
+	for _, t := range f.tensors {
+		n += int64(t.NumElements())
+	}
+	return n
+}
+
+// Close releases the mapping. Raw slices obtained earlier become invalid;
+// Float32/Float64 results stay valid.
+func (f *File) Close() error {
+	if f.closed.Swap(true) {
+		return nil
+	}
+	f.data = nil
+	if err := f.unmap(); err != nil {
+		return fmt.Errorf("weights: close %s: %w", f.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,254 @@
+package weights
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Tensor is one named tensor; its data is materialized lazily.
+type Tensor struct {
+	Name  string
+	DType DType
+	Shape []int
+
+	raw    []byte                 // contiguous bytes when available without work
+	f32    []float32              // backing of NewFloat32 tensors
+	load   func() ([]byte, error) // lazy materialization (torch views, deflated records)
+	closed *atomic.Bool           // set when the owning File is closed
+}
+
+// NumElements is the product of the shape (1 for a scalar).
+func (t *Tensor) NumElements() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Bytes is the size of the tensor's data in bytes.
+func (t *Tensor) Bytes() int { return t.NumElements() * t.DType.Size() }
+
+// Raw returns the tensor's data as little-endian bytes in t.DType, C order.
+// For memory-mapped files the slice is a read-only view of the mapping: it
+// is valid until the File is closed and must not be modified. Copy it to keep it.
+func (t *Tensor) Raw() ([]byte, error) {
+	if t.closed != nil && t.closed.Load() {
+		return nil, fmt.Errorf("weights: tensor %q: file is closed", t.Name)
+	}
+	var b []byte
+	switch {
+	case t.f32 != nil:
+		b = float32Bytes(t.f32)
+	case t.load != nil:
+		var err error
+		if b, err = t.load(); err != nil {
+			return nil, fmt.Errorf("weights: tensor %q: %w", t.Name, err)
+		}
+	default:
+		b = t.raw
+	}
+	if len(b) != t.Bytes() {
+		return nil, fmt.Errorf("weights: tensor %q: have %d bytes, want %d for %s %v", t.Name, len(b), t.Bytes(), t.DType, t.Shape)
+	}
+	return b, nil
+}
+
+// Float32 converts the data (F32, F16, BF16, F64, integers, bool) into a
+// fresh float32 slice that the caller may keep and modify.
+func (t *Tensor) Float32() ([]float32, error) {
+	raw, err := t.Raw()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, t.NumElements())
+	if err := decodeFloat32(out, raw, t.DType); err != nil {
+		return nil, fmt.Errorf("weights: tensor %q: %w", t.Name, err)
+	}
+	return out, nil
+}
+
+// Float64 converts the data into a fresh float64 slice.
+func (t *Tensor) Float64() ([]float64, error) {
+	raw, err := t.Raw()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, t.NumElements())
+	if err := decodeFloat64(out, raw, t.DType); err != nil {
+		return nil, fmt.Errorf("weights: tensor %q: %w", t.Name, err)
+	}
+	return out, nil
+}
+
+// String describes the tensor as "name dtype [shape]".
+func (t *Tensor) String() string {
+	return fmt.Sprintf("%s %s %v", t.Name, t.DType, t.Shape)
+}
+
+// renamed returns a shallow copy of t with another name; data is shared.
+func (t *Tensor) renamed(name string) *Tensor {
+	c := *t
+	c.Name = name
+	c.Shape = append([]int(nil), t.Shape...)
+	return &c
+}
+
+// NewFloat32 returns an F32 tensor backed by data (not copied).
+// It panics if len(data) does not match the shape, which is a programming error.
+func NewFloat32(name string, shape []int, data []float32) *Tensor {
+	t := &Tensor{Name: name, DType: F32, Shape: append([]int(nil), shape...), f32: data}
+	if t.NumElements() != len(data) {
+		panic(fmt.Sprintf("weights.NewFloat32(%q): %d values for shape %v", name, len(data), shape))
+	}
+	if data == nil {
+		t.f32 = []float32{}
+	}
+	return t
+}
+
+// NewRaw returns a tensor of the given dtype backed by raw little-endian
+// bytes (not copied). It checks that the byte count matches dtype and shape.
+func NewRaw(name string, dtype DType, shape []int, raw []byte) (*Tensor, error) {
+	if dtype.Size() == 0 {
+		return nil, fmt.Errorf("weights: tensor %q: unknown dtype %q", name, dtype)
+	}
+	n, err := numElements(shape, math.MaxInt/8)
+	if err != nil {
+		return nil, fmt.Errorf("weights: tensor %q: %w", name, err)
+	}
+	if n*dtype.Size() != len(raw) {
+		return nil, fmt.Errorf("weights: tensor %q: %d bytes for %s %v, want %d", name, len(raw), dtype, shape, n*dtype.Size())
+	}
+	if raw == nil {
+		raw = []byte{}
+	}
+	return &Tensor{Name: name, DType: dtype, Shape: append([]int(nil), shape...), raw: raw}, nil
+}
+
+// numElements multiplies the dims, rejecting negative dims and products above limit.
+func numElements(shape []int, limit int) (int, error) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension in shape %v", shape)
+		}
+		if d == 0 {
+			n = 0
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	for _, d := range shape {
+		if n > limit/d {
+			return 0, fmt.Errorf("shape %v has too many elements", shape)
+		}
+		n *= d
+	}
+	return n, nil
+}
+
+func float32Bytes(f []float32) []byte {
+	if len(f) == 0 {
+		return []byte{}
+	}
+	if hostLittleEndian {
+		return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
+	}
+	b := make([]byte, 4*len(f))
+	for i, v := range f {
+		u := math.Float32bits(v)
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+	}
+	return b
+}
+
+// Source is any set of named tensors.
+type Source interface {
+	// Names lists the tensor names in file order.
+	Names() []string
+	// Tensor returns the named tensor, or false if it is absent.
+	Tensor(name string) (*Tensor, bool)
+}
+
+// Memory is an in-memory Source that keeps insertion order.
+type Memory struct {
+	names   []string
+	tensors map[string]*Tensor
+}
+
+// NewMemory returns an empty Memory.
+func NewMemory() *Memory { return &Memory{tensors: map[string]*Tensor{}} }
+
+// Add inserts t; a tensor with the same name is replaced in place.
+func (m *Memory) Add(t *Tensor) {
+	if _, ok := m.tensors[t.Name]; !ok {
+		m.names = append(m.names, t.Name)
+	}
+	m.tensors[t.Name] = t
+}
+
+// Names lists the tensor names in insertion order.
+func (m *Memory) Names() []string { return append([]string(nil), m.names...) }
+
+// Tensor returns the named tensor.
+func (m *Memory) Tensor(name string) (*Tensor, bool) {
+	t, ok := m.tensors[name]
+	return t, ok
+}
+
+// Len is the number of tensors.
+func (m *Memory) Len() int { return len(m.names) }
+
+// Sub returns a view of src holding the tensors whose names start with
+// prefix, with the prefix stripped (e.g. Sub(f, "visual.")).
+func Sub(src Source, prefix string) Source { return &sub{src: src, prefix: prefix} }
+
+type sub struct {
+	src    Source
+	prefix string
+}
+
+func (s *sub) Names() []string {
+	var out []string
+	for _, n := range s.src.Names() {
+		if rest, ok := strings.CutPrefix(n, s.prefix); ok {
+			out = append(out, rest)
+		}
+	}
+	return out
+}
+
+func (s *sub) Tensor(name string) (*Tensor, bool) {
+	t, ok := s.src.Tensor(s.prefix + name)
+	if !ok {
+		return nil, false
+	}
+	return t.renamed(name), true
+}
+
+// Copy materializes every tensor of src into a Memory (bytes are copied, so
+// the result outlives a closed File).
+func Copy(src Source) (*Memory, error) {
+	m := NewMemory()
+	for _, name := range src.Names() {
+		t, ok := src.Tensor(name)
+		if !ok {
+			return nil, fmt.Errorf("weights: copy: tensor %q listed but missing", name)
+		}
+		raw, err := t.Raw()
+		if err != nil {
+			return nil, fmt.Errorf("weights: copy: %w", err)
+		}
+		c, err := NewRaw(name, t.DType, t.Shape, append([]byte(nil), raw...))
+		if err != nil {
+			return nil, fmt.Errorf("weights: copy: %w", err)
+		}
+		m.Add(c)
+	}
+	return m, nil
+}
