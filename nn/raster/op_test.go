@@ -148,7 +148,10 @@ func TestRenderErrors(t *testing.T) {
 			_, _, err := RenderImage(scene, p, []float64{1, 1}, make([]float64, 8))
 			return err
 		}},
-		{"short colors", func() error { _, _, err := RenderImage(scene, make([]float64, 16), []float64{1, 1}, make([]float64, 7)); return err }},
+		{"short colors", func() error {
+			_, _, err := RenderImage(scene, make([]float64, 16), []float64{1, 1}, make([]float64, 7))
+			return err
+		}},
 	}
 	for _, c := range cases {
 		err := c.err()
