@@ -279,20 +279,18 @@ func (g *gemm) packB(dst []float32, pc, kc, jc, nc int) {
 			}
 			continue
 		}
-		// op(B)(p, j) = b[j*ldb + p]: transpose stored rows, eight at a time
-		// so each k step gets eight adjacent values.
+		// op(B)(p, j) = b[j*ldb + p]: transpose stored rows, four at a time
+		// so each k step gets four adjacent values.
 		j := 0
-		for ; j+8 <= cols; j += 8 {
-			row := (jc+s+j)*g.ldb + pc
-			ld := g.ldb
-			s0, s1 := g.b[row:][:kc], g.b[row+ld:][:kc]
-			s2, s3 := g.b[row+2*ld:][:kc], g.b[row+3*ld:][:kc]
-			s4, s5 := g.b[row+4*ld:][:kc], g.b[row+5*ld:][:kc]
-			s6, s7 := g.b[row+6*ld:][:kc], g.b[row+7*ld:][:kc]
+		for ; j+4 <= cols; j += 4 {
+			row := (jc + s + j) * g.ldb
+			s0 := g.b[row+pc:][:kc]
+			s1 := g.b[row+g.ldb+pc:][:kc]
+			s2 := g.b[row+2*g.ldb+pc:][:kc]
+			s3 := g.b[row+3*g.ldb+pc:][:kc]
 			for p := range s0 {
-				dp := d[p*nr+j : p*nr+j+8 : p*nr+j+8]
+				dp := d[p*nr+j : p*nr+j+4 : p*nr+j+4]
 				dp[0], dp[1], dp[2], dp[3] = s0[p], s1[p], s2[p], s3[p]
-				dp[4], dp[5], dp[6], dp[7] = s4[p], s5[p], s6[p], s7[p]
 			}
 		}
 		for ; j < cols; j++ {
