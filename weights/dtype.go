@@ -66,14 +66,16 @@ var hostLittleEndian = func() bool {
 }()
 
 // Float16ToFloat32 decodes an IEEE 754 half-precision value exactly,
-// including subnormals, infinities and NaN payloads.
+// including subnormals and infinities; NaN payloads are kept and quieted.
 func Float16ToFloat32(h uint16) float32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
 	mant := uint32(h) & 0x3ff
 	switch {
-	case exp == 0x1f: // inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	case exp == 0x1f && mant == 0: // ±inf
+		return math.Float32frombits(sign | 0x7f800000)
+	case exp == 0x1f: // NaN: payload kept, made quiet (as PyTorch's .float() does)
+		return math.Float32frombits(sign | 0x7fc00000 | mant<<13)
 	case exp != 0: // normal
 		return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
 	case mant == 0: // ±0

@@ -80,14 +80,14 @@ func openBytes(name string, data []byte) (*File, error) {
 		err = fmt.Errorf("empty file")
 	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
 		err = f.parseTorchZip()
+	case len(data) >= 9 && data[8] == '{':
+		f.format = Safetensors
+		err = f.parseSafetensors()
 	case data[0] == 0x80:
 		f.format = TorchLegacy
 		err = f.parseLegacy()
 	case len(data) > 262 && string(data[257:262]) == "ustar":
 		err = fmt.Errorf("tar-based torch.save files (PyTorch < 0.4) are not supported; re-save with a newer PyTorch")
-	case len(data) >= 9 && data[8] == '{':
-		f.format = Safetensors
-		err = f.parseSafetensors()
 	default:
 		err = fmt.Errorf("unrecognized format (not safetensors, torch zip, legacy torch or TorchScript)")
 	}

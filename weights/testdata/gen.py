@@ -222,6 +222,14 @@ def main():
     manifest["script.pt"] = {"format": "torchscript", "ordered": False,
                              "tensors": [describe(k, v) for k, v in sd.items()]}
 
+    # Exhaustive half / bfloat16 -> float32 conversion: sha256 of the float32
+    # bytes of all 65536 bit patterns in order 0x0000 … 0xffff.
+    allbits = torch.tensor(np.arange(65536, dtype=np.uint16).view(np.int16))
+    manifest["conversions"] = {
+        "f16_all_sha256": hashlib.sha256(allbits.view(torch.float16).float().numpy().tobytes()).hexdigest(),
+        "bf16_all_sha256": hashlib.sha256(allbits.view(torch.bfloat16).float().numpy().tobytes()).hexdigest(),
+    }
+
     with open("expected.json", "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")
