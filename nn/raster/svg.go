@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/xml"
 	"fmt"
+	"image"
 	"io"
 	"math"
 	"strconv"
@@ -287,7 +288,7 @@ func (d *Drawing) addPath(s style, sx, sy, ox, oy float64) error {
 	}
 	rgba := [4]float64{0, 0, 0, 0}
 	if v, ok := s["stroke"]; ok {
-		c, err := parseColor(v)
+		c, err := ParseColor(v)
 		if err != nil {
 			return fmt.Errorf("stroke: %w", err)
 		}
@@ -329,9 +330,9 @@ var namedColors = map[string][3]float64{
 	"yellow": {1, 1, 0},
 }
 
-// parseColor reads none, rgb(r, g, b) (0–255 or percentages), #rgb, #rrggbb
+// ParseColor reads an SVG colour: none, rgb(r, g, b) (0–255 or percentages), #rgb, #rrggbb
 // and a few names, as straight RGBA.
-func parseColor(v string) ([4]float64, error) {
+func ParseColor(v string) ([4]float64, error) {
 	v = strings.ToLower(strings.TrimSpace(v))
 	if v == "none" || v == "transparent" {
 		return [4]float64{}, nil
@@ -541,4 +542,30 @@ func parsePathData(data string) ([]subpath, error) {
 		}
 	}
 	return out, nil
+}
+
+// ToNRGBA converts a rendering, rgb (3·H·W, premultiplied by alpha) and alpha
+// (H·W, or nil for opaque), to an 8-bit image.
+func ToNRGBA(rgb, alpha []float64, width, height int) (*image.NRGBA, error) {
+	n := width * height
+	if width <= 0 || height <= 0 || len(rgb) != 3*n || (alpha != nil && len(alpha) != n) {
+		return nil, fmt.Errorf("raster: image: %d rgb and %d alpha values do not fit %d×%d", len(rgb), len(alpha), width, height)
+	}
+	img := image.NewNRGBA(image.Rect(0, 0, width, height))
+	to8 := func(v float64) uint8 { return uint8(math.Round(255 * math.Max(0, math.Min(1, v)))) }
+	for i := range n {
+		a := 1.0
+		if alpha != nil {
+			a = alpha[i]
+		}
+		un := 0.0
+		if a > 0 {
+			un = 1 / a
+		}
+		img.Pix[4*i] = to8(rgb[i] * un)
+		img.Pix[4*i+1] = to8(rgb[n+i] * un)
+		img.Pix[4*i+2] = to8(rgb[2*n+i] * un)
+		img.Pix[4*i+3] = to8(a)
+	}
+	return img, nil
 }
