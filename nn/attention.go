@@ -110,7 +110,7 @@ func (g *Graph) AttentionApply(probs, v *G.Node) *G.Node {
 
 // Offsets of head h of batch b: in a (B, T, C) tensor and in (B, H, Tq, Tk).
 func (a attnDims) tok(b, h, t int) int { return b*t*a.c + h*a.d }
-func (a attnDims) pr(bh int) int        { return bh * a.tq * a.tk }
+func (a attnDims) pr(bh int) int       { return bh * a.tq * a.tk }
 
 // attnProbsFwd: inputs (q, k[, mask]).
 func attnProbsFwd[T float](a attnDims, masked bool) kernel[T] {
@@ -119,7 +119,7 @@ func attnProbsFwd[T float](a attnDims, masked bool) kernel[T] {
 		parallelFor(a.b*a.h, 2*a.tq*a.tk*a.d, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {
 				b, h := bh/a.h, bh%a.h
-				s := p[a.pr(bh) : a.pr(bh+1)]
+				s := p[a.pr(bh):a.pr(bh+1)]
 				gemm(false, true, a.tq, a.tk, a.d, T(a.scale), q[a.tok(b, h, a.tq):], a.c, k[a.tok(b, h, a.tk):], a.c, 0, s, a.tk)
 				if masked {
 					for i, m := range in[2] {

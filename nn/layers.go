@@ -86,12 +86,12 @@ func (l *BatchNorm2d) Forward(g *Graph, x *G.Node) *G.Node {
 	for i := range epsv {
 		epsv[i] = eps
 	}
-	w, b := g.Param(l.Weight), g.Param(l.Bias)                  // (C)
+	w, b := g.Param(l.Weight), g.Param(l.Bias)                      // (C)
 	mean, variance := g.Param(l.RunningMean), g.Param(l.RunningVar) // (C)
 	std := g.Sqrt(g.Add(variance, g.Const("bn_eps", epsv, c)))      // (C)
-	scale := g.Div(w, std)                                           // (C)
-	shift := g.Sub(b, g.Mul(mean, scale))                            // (C)
-	return g.ChannelAffine(x, scale, shift)                          // (N, C, H, W)
+	scale := g.Div(w, std)                                          // (C)
+	shift := g.Sub(b, g.Mul(mean, scale))                           // (C)
+	return g.ChannelAffine(x, scale, shift)                         // (N, C, H, W)
 }
 
 // Embedding is torch.nn.Embedding: weight (V, C).

@@ -46,20 +46,8 @@ func Compile(g *Graph, inputs, outputs []*G.Node, opts ...G.VMOpt) (*Program, er
 func (p *Program) Run(inputs ...*tensor.Dense) ([]*tensor.Dense, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(inputs) != len(p.Inputs) {
-		return nil, fmt.Errorf("nn: run: %d inputs given, program wants %d", len(inputs), len(p.Inputs))
-	}
-	for i, in := range inputs {
-		want := p.Inputs[i].Shape()
-		if !in.Shape().Eq(want) {
-			return nil, fmt.Errorf("nn: run: input %q has shape %v, program wants %v", p.Inputs[i].Name(), in.Shape(), want)
-		}
-		if in.Dtype() != p.Graph.Dtype() {
-			return nil, fmt.Errorf("nn: run: input %q has dtype %v, program wants %v", p.Inputs[i].Name(), in.Dtype(), p.Graph.Dtype())
-		}
-		if err := G.Let(p.Inputs[i], in); err != nil {
-			return nil, fmt.Errorf("nn: run: set input %q: %w", p.Inputs[i].Name(), err)
-		}
+	if err := p.setInputs(inputs); err != nil {
+		return nil, err
 	}
 	defer p.vm.Reset()
 	if err := p.runAll(); err != nil {
@@ -82,16 +70,8 @@ func (p *Program) Run(inputs ...*tensor.Dense) ([]*tensor.Dense, error) {
 func (p *Program) RunFunc(f func(outputs []G.Value) error, inputs ...*tensor.Dense) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(inputs) != len(p.Inputs) {
-		return fmt.Errorf("nn: run: %d inputs given, program wants %d", len(inputs), len(p.Inputs))
-	}
-	for i, in := range inputs {
-		if !in.Shape().Eq(p.Inputs[i].Shape()) {
-			return fmt.Errorf("nn: run: input %q has shape %v, program wants %v", p.Inputs[i].Name(), in.Shape(), p.Inputs[i].Shape())
-		}
-		if err := G.Let(p.Inputs[i], in); err != nil {
-			return fmt.Errorf("nn: run: set input %q: %w", p.Inputs[i].Name(), err)
-		}
+	if err := p.setInputs(inputs); err != nil {
+		return err
 	}
 	defer p.vm.Reset()
 	if err := p.runAll(); err != nil {
@@ -102,6 +82,30 @@ func (p *Program) RunFunc(f func(outputs []G.Value) error, inputs ...*tensor.Den
 		vals[i] = n.Value()
 	}
 	return f(vals)
+}
+
+// setInputs checks each input's shape and dtype against its placeholder
+// (index inputs are Int, the others have the graph's dtype) and binds it.
+func (p *Program) setInputs(inputs []*tensor.Dense) error {
+	if len(inputs) != len(p.Inputs) {
+		return fmt.Errorf("nn: run: %d inputs given, program wants %d", len(inputs), len(p.Inputs))
+	}
+	for i, in := range inputs {
+		n := p.Inputs[i]
+		if in == nil {
+			return fmt.Errorf("nn: run: input %q is nil", n.Name())
+		}
+		if !in.Shape().Eq(n.Shape()) {
+			return fmt.Errorf("nn: run: input %q has shape %v, program wants %v", n.Name(), in.Shape(), n.Shape())
+		}
+		if in.Dtype() != n.Dtype() {
+			return fmt.Errorf("nn: run: input %q has dtype %v, program wants %v", n.Name(), in.Dtype(), n.Dtype())
+		}
+		if err := G.Let(n, in); err != nil {
+			return fmt.Errorf("nn: run: set input %q: %w", n.Name(), err)
+		}
+	}
+	return nil
 }
 
 // runAll converts panics from inside Gorgonia's kernels into errors.
