@@ -1,0 +1,389 @@
+// Package vgg runs torchvision's VGG networks (VGG11/13/16/19, with and
+// without BatchNorm) on Gorgonia graphs, loaded from the torchvision
+// checkpoints people already have (.pth in the zip or legacy format, or
+// safetensors).
+//
+// Any intermediate activation can be read by name: the torchvision module
+// index ("features.15") or the conventional name ("relu3_3", "conv1_2",
+// "bn2_1", "pool4"), plus "avgpool", "classifier.N" and "logits". Forward
+// builds the same activations into a caller's graph, so losses over them
+// (see PerceptualLoss) are differentiable with respect to the input image.
+//
+// Inputs are (N, C, H, W) float32 pixels normalised with the ImageNet mean
+// and standard deviation (package imagenet).
+package vgg
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/goclip/goclip/nn"
+	"github.com/goclip/goclip/weights"
+)
+
+// conv is a 3×3, padding-1 convolution with bias, optionally followed by an
+// inference BatchNorm folded into a per-channel scale and shift.
+type conv struct {
+	Weight, Bias *nn.Param // (Cout, Cin, 3, 3), (Cout)
+}
+
+// batchNorm is an inference BatchNorm2d folded into y = x·Scale + Shift.
+type batchNorm struct {
+	Scale, Shift *nn.Param // (C)
+}
+
+// linear is a torch Linear layer.
+type linear struct {
+	Weight, Bias *nn.Param // (out, in), (out)
+}
+
+// layer is one torchvision features module.
+type layer struct {
+	spec
+	conv *conv
+	bn   *batchNorm
+}
+
+// Model is a VGG with loaded weights. It is safe for concurrent use.
+type Model struct {
+	Config     Config
+	features   []layer
+	classifier []linear // classifier.0, .3, .6; empty for feature-only weights
+	taps       map[string]int
+	progs      programs
+}
+
+// Load opens a torchvision VGG checkpoint (.pth zip or legacy, or
+// safetensors), infers its configuration and builds the model.
+func Load(path string) (*Model, error) {
+	f, err := weights.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("vgg: load %s: %w", path, err)
+	}
+	defer f.Close()
+	cfg, err := ConfigFromWeights(f)
+	if err != nil {
+		return nil, fmt.Errorf("vgg: load %s: %w", path, err)
+	}
+	m, err := New(cfg, f)
+	if err != nil {
+		return nil, fmt.Errorf("vgg: load %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// New builds a model of configuration cfg from the tensors of src, strictly:
+// every tensor must be present with the right shape and every tensor of src
+// used (num_batches_tracked is optional). The weights are copied, so src
+// may be closed afterwards.
+func New(cfg Config, src weights.Source) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	src, err := unwrap(src)
+	if err != nil {
+		return nil, err
+	}
+	s := weights.NewStrict(src)
+	s.Ignore("*.num_batches_tracked")
+	m := &Model{Config: cfg, taps: map[string]int{}}
+	for _, sp := range cfg.layout() {
+		l := layer{spec: sp}
+		p := fmt.Sprintf("features.%d.", sp.index)
+		switch sp.kind {
+		case convLayer:
+			l.conv = &conv{
+				Weight: param(s, p+"weight", sp.cout, sp.cin, 3, 3),
+				Bias:   param(s, p+"bias", sp.cout),
+			}
+		case bnLayer:
+			l.bn = foldBatchNorm(s, p, sp.cout, cfg.BNEps)
+		}
+		m.features = append(m.features, l)
+		m.taps["features."+strconv.Itoa(sp.index)] = sp.index
+		m.taps[sp.name] = sp.index
+	}
+	if cfg.HasClassifier() {
+		in := cfg.lastChannels() * cfg.PoolSize * cfg.PoolSize
+		for i, d := range [][2]int{{cfg.Hidden, in}, {cfg.Hidden, cfg.Hidden}, {cfg.NumClasses, cfg.Hidden}} {
+			p := fmt.Sprintf("classifier.%d.", 3*i)
+			m.classifier = append(m.classifier, linear{Weight: param(s, p+"weight", d[0], d[1]), Bias: param(s, p+"bias", d[0])})
+		}
+	}
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("vgg: %s: %w", cfg.Name, err)
+	}
+	return m, nil
+}
+
+// param reads one tensor into a frozen parameter (nil if it is missing; s
+// records the problem).
+func param(s *weights.Strict, name string, shape ...int) *nn.Param {
+	v := s.Float32(name, shape...)
+	if v == nil {
+		return nil
+	}
+	p := nn.NewParam(name, v, shape...)
+	p.Frozen = true
+	return p
+}
+
+// foldBatchNorm reads prefix{weight,bias,running_mean,running_var} and folds
+// them into scale = γ/√(var+eps), shift = β − mean·scale.
+func foldBatchNorm(s *weights.Strict, prefix string, c int, eps float64) *batchNorm {
+	w := s.Float32(prefix+"weight", c)
+	b := s.Float32(prefix+"bias", c)
+	mean := s.Float32(prefix+"running_mean", c)
+	v := s.Float32(prefix+"running_var", c)
+	if w == nil || b == nil || mean == nil || v == nil {
+		return nil
+	}
+	scale, shift := make([]float32, c), make([]float32, c)
+	for i := range c {
+		k := float64(w[i]) / math.Sqrt(float64(v[i])+eps)
+		scale[i] = float32(k)
+		shift[i] = float32(float64(b[i]) - float64(mean[i])*k)
+	}
+	bn := &batchNorm{Scale: nn.NewParam(prefix+"scale", scale, c), Shift: nn.NewParam(prefix+"shift", shift, c)}
+	bn.Scale.Frozen, bn.Shift.Frozen = true, true
+	return bn
+}
+
+// TapNames lists every activation name the model accepts, in network order.
+func (m *Model) TapNames() []string {
+	var out []string
+	for _, l := range m.features {
+		out = append(out, "features."+strconv.Itoa(l.index), l.name)
+	}
+	if m.Config.HasClassifier() {
+		out = append(out, "avgpool", "classifier.0", "classifier.1", "classifier.3", "classifier.4", "logits")
+	}
+	return out
+}
+
+// head taps: position after the features, in order of evaluation.
+var headTaps = map[string]int{"avgpool": 0, "classifier.0": 1, "classifier.1": 2, "classifier.3": 3, "classifier.4": 4, "classifier.6": 5, "logits": 5}
+
+// Forward builds the activations named by taps for the input x (N, C, H, W)
+// into g and returns them by name; it builds only as far as the deepest tap
+// needs. With no taps it returns "logits" (or the last features module for
+// feature-only weights). Unknown names, a wrong input shape or an input too
+// small for the pooling layers are recorded as g's error (and nil returned).
+func (m *Model) Forward(g *nn.Graph, x *G.Node, taps ...string) map[string]*G.Node {
+	if !g.OK(x) {
+		return nil
+	}
+	if len(taps) == 0 {
+		taps = m.defaultTaps()
+	}
+	lastFeature, lastHead := -1, -1
+	for _, t := range taps {
+		if i, ok := m.taps[t]; ok {
+			lastFeature = max(lastFeature, i)
+		} else if h, ok := headTaps[t]; ok && m.Config.HasClassifier() {
+			lastFeature, lastHead = len(m.features)-1, max(lastHead, h)
+		} else {
+			g.Failf("vgg: unknown activation %q (want one of %s)", t, strings.Join(m.TapNames(), ", "))
+			return nil
+		}
+	}
+	xs := x.Shape()
+	if len(xs) != 4 || xs[1] != m.Config.InChannels {
+		g.Failf("vgg: input %v, want (N, %d, H, W)", xs, m.Config.InChannels)
+		return nil
+	}
+	out := map[string]*G.Node{}
+	h := x // (N, C, H, W)
+	for _, l := range m.features[:lastFeature+1] {
+		switch l.kind {
+		case convLayer:
+			h = g.Conv2d(h, g.Param(l.conv.Weight), g.Param(l.conv.Bias), 1, 1) // (N, Cout, H, W)
+		case bnLayer:
+			h = g.ChannelAffine(h, g.Param(l.bn.Scale), g.Param(l.bn.Shift)) // (N, C, H, W)
+		case reluLayer:
+			h = g.ReLU(h) // (N, C, H, W)
+		case poolLayer:
+			if s := h.Shape(); s[2] < 2 || s[3] < 2 {
+				g.Failf("vgg: %s: input %v is too small (%d×%d before the pool)", l.name, xs, s[2], s[3])
+				return nil
+			}
+			h = g.MaxPool2d(h, 2, 2, 0) // (N, C, H/2, W/2)
+		}
+		out["features."+strconv.Itoa(l.index)] = h
+		out[l.name] = h
+	}
+	if lastHead >= 0 {
+		p := m.Config.PoolSize
+		h = g.AdaptiveAvgPool2d(h, p, p) // (N, C, 7, 7)
+		out["avgpool"] = h
+		n := xs[0]
+		h = g.Reshape(h, n, m.Config.lastChannels()*p*p)                                // (N, C·49)
+		h = g.Linear(h, g.Param(m.classifier[0].Weight), g.Param(m.classifier[0].Bias)) // (N, hidden)
+		out["classifier.0"] = h
+		h = g.ReLU(h) // (N, hidden); Dropout is the identity at inference
+		out["classifier.1"] = h
+		h = g.Linear(h, g.Param(m.classifier[1].Weight), g.Param(m.classifier[1].Bias)) // (N, hidden)
+		out["classifier.3"] = h
+		h = g.ReLU(h) // (N, hidden)
+		out["classifier.4"] = h
+		h = g.Linear(h, g.Param(m.classifier[2].Weight), g.Param(m.classifier[2].Bias)) // (N, classes)
+		out["classifier.6"] = h
+		out["logits"] = h
+	}
+	if g.Err() != nil {
+		return nil
+	}
+	res := make(map[string]*G.Node, len(taps))
+	for _, t := range taps {
+		res[t] = out[t]
+	}
+	return res
+}
+
+// defaultTaps is "logits", or the last features module for feature-only weights.
+func (m *Model) defaultTaps() []string {
+	if m.Config.HasClassifier() {
+		return []string{"logits"}
+	}
+	return []string{"features." + strconv.Itoa(len(m.features)-1)}
+}
+
+// Run evaluates the named activations (default: logits) for a batch x of
+// shape (N, C, H, W). The compiled program is cached per input shape and
+// tap set.
+func (m *Model) Run(x *tensor.Dense, names ...string) (map[string]*tensor.Dense, error) {
+	if len(names) == 0 {
+		names = m.defaultTaps()
+	}
+	return m.progs.run(m.Forward, x, names)
+}
+
+// Features evaluates the named activations for n square images whose NCHW
+// float32 pixels are concatenated in pixels (len = n·C·S·S).
+func (m *Model) Features(pixels []float32, n int, names ...string) (map[string]*tensor.Dense, error) {
+	x, err := squareBatch(pixels, n, m.Config.InChannels)
+	if err != nil {
+		return nil, fmt.Errorf("vgg: %w", err)
+	}
+	return m.Run(x, names...)
+}
+
+// Logits returns the (N, classes) classifier scores for n square images.
+func (m *Model) Logits(pixels []float32, n int) (*tensor.Dense, error) {
+	if !m.Config.HasClassifier() {
+		return nil, fmt.Errorf("vgg: %s has no classifier (feature-only weights)", m.Config.Name)
+	}
+	out, err := m.Features(pixels, n, "logits")
+	if err != nil {
+		return nil, err
+	}
+	return out["logits"], nil
+}
+
+// forwardFunc is a model's graph builder (Model.Forward).
+type forwardFunc func(g *nn.Graph, x *G.Node, taps ...string) map[string]*G.Node
+
+// compiled is a program whose tapped activations are copied out by
+// gorgonia.Read as soon as they are computed: the TapeMachine reuses the
+// register of a value whose last graph use has passed (ReLU even runs in
+// place), so reading intermediate nodes after the run would see clobbered data.
+type compiled struct {
+	prog  *nn.Program
+	names []string
+	reads []*G.Value
+}
+
+// programs caches one compiled program per input shape and tap set.
+type programs struct {
+	mu sync.Mutex
+	m  map[string]*compiled
+}
+
+// run compiles (once per shape and tap set) and runs forward.
+func (c *programs) run(forward forwardFunc, x *tensor.Dense, names []string) (map[string]*tensor.Dense, error) {
+	if x == nil {
+		return nil, fmt.Errorf("vgg: nil input")
+	}
+	if x.Dtype() != tensor.Float32 {
+		return nil, fmt.Errorf("vgg: input dtype %v, want float32", x.Dtype())
+	}
+	uniq := slices.Clone(names)
+	sort.Strings(uniq)
+	uniq = slices.Compact(uniq)
+	key := fmt.Sprintf("%v|%s", x.Shape(), strings.Join(uniq, ","))
+	c.mu.Lock()
+	p, ok := c.m[key]
+	if !ok {
+		var err error
+		if p, err = compile(forward, x.Shape(), uniq); err != nil {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("vgg: %w", err)
+		}
+		if c.m == nil {
+			c.m = map[string]*compiled{}
+		}
+		c.m[key] = p
+	}
+	c.mu.Unlock()
+	res := make(map[string]*tensor.Dense, len(p.names))
+	err := p.prog.RunFunc(func([]G.Value) error {
+		for i, n := range p.names {
+			d, ok := (*p.reads[i]).(*tensor.Dense)
+			if !ok {
+				return fmt.Errorf("activation %s: no value", n)
+			}
+			res[n] = d.Clone().(*tensor.Dense)
+		}
+		return nil
+	}, x)
+	if err != nil {
+		return nil, fmt.Errorf("vgg: %w", err)
+	}
+	return res, nil
+}
+
+func compile(forward forwardFunc, shape tensor.Shape, names []string) (*compiled, error) {
+	c := &compiled{names: names}
+	err := nn.Build(func() error {
+		g := nn.NewGraph(tensor.Float32)
+		in := g.Input("image", shape...)
+		outs := forward(g, in, names...)
+		if err := g.Err(); err != nil {
+			return err
+		}
+		nodes := make([]*G.Node, len(names))
+		for i, t := range names {
+			nodes[i] = outs[t]
+			c.reads = append(c.reads, new(G.Value))
+			G.Read(nodes[i], c.reads[i])
+		}
+		var err error
+		c.prog, err = nn.Compile(g, []*G.Node{in}, nodes)
+		return err
+	})
+	return c, err
+}
+
+// squareBatch wraps n square NCHW images as a (n, c, s, s) tensor.
+func squareBatch(pixels []float32, n, c int) (*tensor.Dense, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("batch size %d", n)
+	}
+	if len(pixels) == 0 || len(pixels)%(n*c) != 0 {
+		return nil, fmt.Errorf("%d pixel values are not %d images of %d channels", len(pixels), n, c)
+	}
+	area := len(pixels) / (n * c)
+	s := int(math.Round(math.Sqrt(float64(area))))
+	if s*s != area {
+		return nil, fmt.Errorf("%d values per channel is not a square image; use Run with an (N, C, H, W) tensor", area)
+	}
+	return tensor.New(tensor.WithShape(n, c, s, s), tensor.WithBacking(pixels)), nil
+}
