@@ -10,7 +10,8 @@ type seg struct {
 	ax, ay, bx, by         float64
 	cx, cy, dx, dy         float64
 	minx, miny, maxx, maxy float64
-	piece                  [numPieces]box // boxes of the curve over t in [i/numPieces, (i+1)/numPieces]
+	piece                  [numPieces]box            // boxes of the curve over t in [i/numPieces, (i+1)/numPieces]
+	knot                   [numPieces + 1][2]float64 // B(i/numPieces)
 }
 
 // numPieces is how many sub-curves each curve is split into for culling.
@@ -65,6 +66,8 @@ func (s *seg) setPieces() {
 		return
 	}
 	h := 1.0 / numPieces
+	x, y := s.at(1)
+	s.knot[numPieces] = [2]float64{x, y}
 	for i := range s.piece {
 		t0 := float64(i) * h
 		px, py := s.at(t0)
@@ -76,28 +79,12 @@ func (s *seg) setPieces() {
 		x1, y1 := px+cx/3, py+cy/3
 		x2, y2 := px+2*cx/3+bx/3, py+2*cy/3+by/3
 		x3, y3 := px+cx+bx+ax, py+cy+by+ay
+		s.knot[i] = [2]float64{px, py}
 		s.piece[i] = box{
 			math.Min(math.Min(px, x1), math.Min(x2, x3)), math.Min(math.Min(py, y1), math.Min(y2, y3)),
 			math.Max(math.Max(px, x1), math.Max(x2, x3)), math.Max(math.Max(py, y1), math.Max(y2, y3)),
 		}
 	}
-}
-
-// near reports whether some point of the segment may lie closer than
-// sqrt(limit2) to (px, py).
-func (s *seg) near(px, py, limit2 float64) bool {
-	if s.boxDist2(px, py) >= limit2 {
-		return false
-	}
-	if s.deg == 1 {
-		return true
-	}
-	for i := range s.piece {
-		if s.piece[i].dist2(px, py) < limit2 {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *seg) grow(x, y float64) {
@@ -121,11 +108,15 @@ func (s *seg) boxDist2(px, py float64) float64 {
 }
 
 // closest returns the parameter t in [0, 1] of the point of the segment
-// closest to (px, py) and the squared distance to it. Lines are projected
-// exactly; curves are sampled on a uniform grid and the best sample refined by
-// Newton's method on g(t) = (B(t) - p)·B'(t), so t is a stationary point of the
-// distance (or an end point), which the gradient relies on.
-func (s *seg) closest(px, py float64) (t, d2 float64) {
+// closest to (px, py) and the squared distance d2 to it, if d2 < limit2 (else
+// ok is false). Lines are projected exactly. Curves are sampled at the ends of
+// the pieces whose boxes come within the limit, and the best sample is refined
+// by Newton's method on g(t) = (B(t) - p)·B'(t), so t is a stationary point of
+// the distance (or an end point), which the gradient relies on.
+func (s *seg) closest(px, py, limit2 float64) (t, d2 float64, ok bool) {
+	if s.boxDist2(px, py) >= limit2 {
+		return 0, 0, false
+	}
 	if s.deg == 1 {
 		ex, ey := px-s.dx, py-s.dy
 		l2 := s.cx*s.cx + s.cy*s.cy
@@ -133,24 +124,28 @@ func (s *seg) closest(px, py float64) (t, d2 float64) {
 			t = math.Max(0, math.Min(1, (ex*s.cx+ey*s.cy)/l2))
 		}
 		qx, qy := ex-s.cx*t, ey-s.cy*t
-		return t, qx*qx + qy*qy
+		d2 = qx*qx + qy*qy
+		return t, d2, d2 < limit2
 	}
-	k := 4
-	if s.deg == 3 {
-		k = 8
-	}
-	inv := 1 / float64(k)
-	d2 = math.Inf(1)
-	for i := 0; i <= k; i++ {
-		ti := float64(i) * inv
-		x, y := s.at(ti)
-		e := (x-px)*(x-px) + (y-py)*(y-py)
-		if e < d2 {
-			t, d2 = ti, e
+	d2, best, last := math.Inf(1), -1, -1
+	for i := range s.piece {
+		if s.piece[i].dist2(px, py) >= limit2 {
+			continue
 		}
+		for k := max(i, last+1); k <= i+1; k++ {
+			ex, ey := s.knot[k][0]-px, s.knot[k][1]-py
+			if e := ex*ex + ey*ey; e < d2 {
+				d2, best = e, k
+			}
+		}
+		last = i + 1
 	}
+	if best < 0 {
+		return 0, 0, false
+	}
+	t = float64(best) / numPieces
 	tn := t
-	for it := 0; it < 16; it++ {
+	for range 16 {
 		x, y := s.at(tn)
 		ex, ey := x-px, y-py
 		dxt := (3*s.ax*tn+2*s.bx)*tn + s.cx // B'(t)
@@ -171,9 +166,9 @@ func (s *seg) closest(px, py float64) (t, d2 float64) {
 	}
 	x, y := s.at(tn)
 	if e := (x-px)*(x-px) + (y-py)*(y-py); e <= d2 {
-		return tn, e
+		t, d2 = tn, e
 	}
-	return t, d2
+	return t, d2, d2 < limit2
 }
 
 // bernstein returns the weights of the control points in B(t).

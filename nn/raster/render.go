@@ -233,12 +233,8 @@ func (r *Renderer) distance(p int, x, y, limit float64) (d float64, si int, t fl
 	best := limit * limit
 	si = -1
 	for i := r.pathSeg[p]; i < r.pathSeg[p+1]; i++ {
-		s := &r.segs[i]
-		if !s.near(x, y, best) {
-			continue
-		}
-		ti, d2 := s.closest(x, y)
-		if d2 < best {
+		ti, d2, ok := r.segs[i].closest(x, y, best)
+		if ok && d2 < best {
 			best, si, t = d2, i, ti
 		}
 	}
