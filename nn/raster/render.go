@@ -42,6 +42,7 @@ type worker struct {
 	gRad   []float64
 	gCol   []float64
 	active []int
+	spans  [][2]int
 }
 
 // rec is one (sample, path) pair with non-zero coverage, kept for backward.
@@ -244,32 +245,53 @@ func (r *Renderer) distance(p int, x, y, limit float64) (d float64, si int, t fl
 	return math.Sqrt(best), si, t, true
 }
 
-// rowSpan narrows path p's footprint on the sample row at height py to the
-// samples within e of the boxes (segment or piece) that the row crosses.
-func (r *Renderer) rowSpan(p int, py, e float64) (s0, s1 int) {
-	lo, hi := math.Inf(1), math.Inf(-1)
+// rowSpans narrows path p's footprint on the sample row at height py to the
+// samples within e of the boxes (segment or piece) that the row crosses, as
+// sorted disjoint inclusive intervals of sample indices.
+func (r *Renderer) rowSpans(w *worker, p int, py, e float64) [][2]int {
+	b := r.bbox[p]
+	n := float64(r.n)
+	sp := w.spans[:0]
+	add := func(lo, hi float64) {
+		s0 := max(b.x0, int(math.Ceil((lo-e)*n-0.5)))
+		s1 := min(b.x1, int(math.Floor((hi+e)*n-0.5)))
+		if s0 > s1 {
+			return
+		}
+		i := len(sp)
+		sp = append(sp, [2]int{s0, s1})
+		for ; i > 0 && sp[i-1][0] > s0; i-- {
+			sp[i] = sp[i-1]
+		}
+		sp[i] = [2]int{s0, s1}
+	}
 	for i := r.pathSeg[p]; i < r.pathSeg[p+1]; i++ {
 		s := &r.segs[i]
 		if py < s.miny-e || py > s.maxy+e {
 			continue
 		}
 		if s.deg == 1 {
-			lo, hi = math.Min(lo, s.minx), math.Max(hi, s.maxx)
+			add(s.minx, s.maxx)
 			continue
 		}
 		for k := range s.piece {
-			b := &s.piece[k]
-			if py >= b.miny-e && py <= b.maxy+e {
-				lo, hi = math.Min(lo, b.minx), math.Max(hi, b.maxx)
+			if pb := &s.piece[k]; py >= pb.miny-e && py <= pb.maxy+e {
+				add(pb.minx, pb.maxx)
 			}
 		}
 	}
-	b := r.bbox[p]
-	n := float64(r.n)
-	if lo > hi {
-		return 0, -1
+	// merge overlapping or touching intervals
+	m := 0
+	for i := range sp {
+		if m > 0 && sp[i][0] <= sp[m-1][1]+1 {
+			sp[m-1][1] = max(sp[m-1][1], sp[i][1])
+			continue
+		}
+		sp[m] = sp[i]
+		m++
 	}
-	return max(b.x0, int(math.Ceil((lo-e)*n-0.5))), min(b.x1, int(math.Floor((hi+e)*n-0.5)))
+	w.spans = sp
+	return sp[:m]
 }
 
 // activePaths lists the paths whose footprint contains sample row sy.
@@ -300,23 +322,24 @@ func (r *Renderer) forwardRow(w *worker, y int) {
 		for _, p := range r.activePaths(w, sy) {
 			rad, a := r.radii[p], r.colors[4*p+3]
 			cr, cg, cb := r.colors[4*p], r.colors[4*p+1], r.colors[4*p+2]
-			s0, s1 := r.rowSpan(p, py, rad+r.hw)
-			for s := s0; s <= s1; s++ {
-				px := (float64(s) + 0.5) * inv
-				d, _, _, ok := r.distance(p, px, py, rad+r.hw)
-				if !ok {
-					continue
+			for _, span := range r.rowSpans(w, p, py, rad+r.hw) {
+				for s := span[0]; s <= span[1]; s++ {
+					px := (float64(s) + 0.5) * inv
+					d, _, _, ok := r.distance(p, px, py, rad+r.hw)
+					if !ok {
+						continue
+					}
+					cov, _, _ := coverage(d, rad, r.hw)
+					al := cov * a
+					if al == 0 {
+						continue
+					}
+					c := w.acc[4*s : 4*s+4]
+					c[0] += al * (cr - c[0])
+					c[1] += al * (cg - c[1])
+					c[2] += al * (cb - c[2])
+					c[3] += al * (1 - c[3])
 				}
-				cov, _, _ := coverage(d, rad, r.hw)
-				al := cov * a
-				if al == 0 {
-					continue
-				}
-				c := w.acc[4*s : 4*s+4]
-				c[0] += al * (cr - c[0])
-				c[1] += al * (cg - c[1])
-				c[2] += al * (cb - c[2])
-				c[3] += al * (1 - c[3])
 			}
 		}
 		for s := range r.scene.Width * n {
@@ -352,28 +375,29 @@ func (r *Renderer) backwardRow(w *worker, y int) {
 		for _, p := range r.activePaths(w, sy) {
 			rad, a := r.radii[p], r.colors[4*p+3]
 			cr, cg, cb := r.colors[4*p], r.colors[4*p+1], r.colors[4*p+2]
-			s0, s1 := r.rowSpan(p, py, rad+r.hw)
-			for s := s0; s <= s1; s++ {
-				px := (float64(s) + 0.5) * inv
-				d, si, t, ok := r.distance(p, px, py, rad+r.hw)
-				if !ok {
-					continue
+			for _, span := range r.rowSpans(w, p, py, rad+r.hw) {
+				for s := span[0]; s <= span[1]; s++ {
+					px := (float64(s) + 0.5) * inv
+					d, si, t, ok := r.distance(p, px, py, rad+r.hw)
+					if !ok {
+						continue
+					}
+					cov, dcdd, dcdr := coverage(d, rad, r.hw)
+					if cov == 0 {
+						continue
+					}
+					c := w.acc[4*s : 4*s+4]
+					rc := rec{s: s, path: p, seg: si, t: t, cov: cov, dcdd: dcdd, dcdr: dcdr, prev: [3]float64{c[0], c[1], c[2]}}
+					if dcdd != 0 && d > 0 {
+						bx, by := r.segs[si].at(t)
+						rc.ux, rc.uy = (px-bx)/d, (py-by)/d
+					}
+					recs = append(recs, rc)
+					al := cov * a
+					c[0] += al * (cr - c[0])
+					c[1] += al * (cg - c[1])
+					c[2] += al * (cb - c[2])
 				}
-				cov, dcdd, dcdr := coverage(d, rad, r.hw)
-				if cov == 0 {
-					continue
-				}
-				c := w.acc[4*s : 4*s+4]
-				rc := rec{s: s, path: p, seg: si, t: t, cov: cov, dcdd: dcdd, dcdr: dcdr, prev: [3]float64{c[0], c[1], c[2]}}
-				if dcdd != 0 && d > 0 {
-					bx, by := r.segs[si].at(t)
-					rc.ux, rc.uy = (px-bx)/d, (py-by)/d
-				}
-				recs = append(recs, rc)
-				al := cov * a
-				c[0] += al * (cr - c[0])
-				c[1] += al * (cg - c[1])
-				c[2] += al * (cb - c[2])
 			}
 		}
 		w.recs = recs
