@@ -182,3 +182,32 @@ func TestGradientsDegenerateStroke(t *testing.T) {
 		}
 	}
 }
+
+// A horizontal line's box-filtered coverage is the exact area of each pixel
+// inside the stroke, away from the caps: hand-checkable values, in both modes.
+func TestHorizontalLineCoverage(t *testing.T) {
+	for _, samples := range []int{0, 4} {
+		scene := Scene{Width: 40, Height: 30, Samples: samples, Background: [4]float64{0, 0, 0, 0},
+			Paths: []Path{{Segments: []int{Line}}}}
+		points := []float64{5, 20.25, 35, 20.25} // stroke covers y in [18.75, 21.75]
+		rgb, alpha, err := RenderImage(scene, points, []float64{1.5}, []float64{1, 0.5, 0.25, 0.8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int]float64{17: 0, 18: 0.25, 19: 1, 20: 1, 21: 0.75, 22: 0}
+		plane := 40 * 30
+		for row, cov := range want {
+			o := row*40 + 20
+			if a := alpha[o]; math.Abs(a-0.8*cov) > 1e-12 {
+				t.Errorf("samples %d row %d: alpha %v, want %v", samples, row, a, 0.8*cov)
+			}
+			// premultiplied over a transparent background
+			if g := rgb[plane+o]; math.Abs(g-0.5*0.8*cov) > 1e-12 {
+				t.Errorf("samples %d row %d: green %v, want %v", samples, row, g, 0.5*0.8*cov)
+			}
+		}
+		if a := alpha[19*40+2]; a != 0 { // left of the round cap's reach (x < 3.5)
+			t.Errorf("samples %d: pixel beyond the cap has alpha %v", samples, a)
+		}
+	}
+}
