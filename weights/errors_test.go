@@ -87,7 +87,9 @@ func TestTruncatedFiles(t *testing.T) {
 
 // pickle builders for hand-made torch files (protocol 2).
 
-func pStr(s string) string { return "X" + string(binary.LittleEndian.AppendUint32(nil, uint32(len(s)))) + s }
+func pStr(s string) string {
+	return "X" + string(binary.LittleEndian.AppendUint32(nil, uint32(len(s)))) + s
+}
 
 func pInt(v int) string { return "J" + string(binary.LittleEndian.AppendUint32(nil, uint32(int32(v)))) }
 
