@@ -63,8 +63,8 @@ const DefaultTol = 1e-6
 
 // GradCheck builds out = build(g, nodes) on a float64 graph, forms the loss
 // Σ w ⊙ out with a fixed random weighting w, and compares the symbolic
-// gradient of every float input (TapeMachine) against central finite
-// differences. It fails t when the max relative error
+// gradient (TapeMachine) of every float input and of every non-frozen
+// parameter bound by build against central finite differences. It fails t when the max relative error
 // |a−n| / max(1, |a|, |n|) exceeds DefaultTol and returns that error.
 func GradCheck(t testing.TB, build func(g *nn.Graph, in []*G.Node) *G.Node, inputs ...Input) float64 {
 	t.Helper()
@@ -85,16 +85,30 @@ func GradCheckTol(t testing.TB, tol float64, build func(g *nn.Graph, in []*G.Nod
 	return worst
 }
 
-func gradCheck(build func(g *nn.Graph, in []*G.Node) *G.Node, inputs []Input) (worst float64, err error) {
+// session is a built gradient-check graph: its loss, the float inputs and
+// parameters it differentiates, their gradient nodes, and a VM.
+type session struct {
+	g     *nn.Graph
+	out   *G.Node
+	loss  *G.Node
+	wrt   []*G.Node
+	grads G.Nodes
+	vm    G.VM
+}
+
+// newSession builds out = build(g, inputs) in a graph of dtype dt, the loss
+// Σ w ⊙ out with a fixed weighting, and the symbolic gradients of the loss
+// with respect to every float input (unless NoGrad) and every bound,
+// non-frozen parameter.
+func newSession(dt tensor.Dtype, build func(g *nn.Graph, in []*G.Node) *G.Node, inputs []Input) (s *session, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
-	g := nn.NewGraph(tensor.Float64)
+	g := nn.NewGraph(dt)
+	s = &session{g: g}
 	nodes := make([]*G.Node, len(inputs))
-	var wrt []*G.Node
-	var wrtIdx []int
 	for i, in := range inputs {
 		if in.Ints != nil {
 			v := tensor.New(tensor.WithShape(in.Shape...), tensor.WithBacking(append([]int(nil), in.Ints...)))
@@ -103,73 +117,119 @@ func gradCheck(build func(g *nn.Graph, in []*G.Node) *G.Node, inputs []Input) (w
 		}
 		nodes[i] = g.Const(fmt.Sprintf("in%d", i), in.Data, in.Shape...)
 		if !in.NoGrad {
-			wrt = append(wrt, nodes[i])
-			wrtIdx = append(wrtIdx, i)
+			s.wrt = append(s.wrt, nodes[i])
 		}
 	}
-	out := build(g, nodes)
+	s.out = build(g, nodes)
 	if err := g.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	if out == nil {
-		return 0, fmt.Errorf("build returned nil")
+	if s.out == nil {
+		return nil, fmt.Errorf("build returned nil")
 	}
+	_, params := g.TrainableNodes()
+	s.wrt = append(s.wrt, params...)
 	rngW := rand.New(rand.NewSource(7))
-	wd := make([]float64, out.Shape().TotalSize())
+	wd := make([]float64, s.out.Shape().TotalSize())
 	for i := range wd {
 		wd[i] = 2*rngW.Float64() - 1
 	}
-	shape := []int(out.Shape())
-	if len(shape) == 0 {
-		shape = nil
-	}
-	var loss *G.Node
-	if len(shape) == 0 {
-		loss = g.Scale(out, wd[0])
+	if s.out.Shape().Dims() == 0 {
+		s.loss = g.Scale(s.out, wd[0])
 	} else {
-		wn := g.Const("gradcheck_weight", wd, shape...)
-		loss = g.Sum(g.Mul(out, wn))
+		wn := g.Const("gradcheck_weight", wd, s.out.Shape()...)
+		s.loss = g.Sum(g.Mul(s.out, wn))
 	}
 	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	if len(s.wrt) > 0 {
+		if s.grads, err = G.Grad(s.loss, s.wrt...); err != nil {
+			return nil, fmt.Errorf("symbolic gradient: %w", err)
+		}
+	}
+	s.vm = G.NewTapeMachine(g.Expr())
+	return s, nil
+}
+
+// run executes the graph; read runs before the reset with the live values.
+func (s *session) run(read func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	defer s.vm.Reset()
+	if err := s.vm.RunAll(); err != nil {
+		return err
+	}
+	if read != nil {
+		return read()
+	}
+	return nil
+}
+
+// values returns the output and the gradients as float64.
+func (s *session) values() (out []float64, grads [][]float64, err error) {
+	err = s.run(func() error {
+		out = toF64(s.out.Value())
+		for _, gn := range s.grads {
+			grads = append(grads, toF64(gn.Value()))
+		}
+		return nil
+	})
+	return out, grads, err
+}
+
+func (s *session) lossValue() (float64, error) {
+	var l float64
+	err := s.run(func() error {
+		l = toF64(s.loss.Value())[0]
+		return nil
+	})
+	return l, err
+}
+
+func toF64(v G.Value) []float64 {
+	switch d := v.Data().(type) {
+	case []float64:
+		return append([]float64(nil), d...)
+	case []float32:
+		out := make([]float64, len(d))
+		for i, x := range d {
+			out[i] = float64(x)
+		}
+		return out
+	case float64:
+		return []float64{d}
+	case float32:
+		return []float64{float64(d)}
+	}
+	return nil
+}
+
+func gradCheck(build func(g *nn.Graph, in []*G.Node) *G.Node, inputs []Input) (worst float64, err error) {
+	s, err := newSession(tensor.Float64, build, inputs)
+	if err != nil {
 		return 0, err
 	}
-	grads, err := G.Grad(loss, wrt...)
+	defer s.vm.Close()
+	_, analytic, err := s.values()
 	if err != nil {
-		return 0, fmt.Errorf("symbolic gradient: %w", err)
-	}
-	vm := G.NewTapeMachine(g.Expr())
-	defer vm.Close()
-	run := func() (float64, error) {
-		defer vm.Reset()
-		if err := vm.RunAll(); err != nil {
-			return 0, err
-		}
-		return loss.Value().Data().(float64), nil
-	}
-	if _, err := run(); err != nil {
 		return 0, fmt.Errorf("run: %w", err)
 	}
-	// Re-run once more and read the gradients before the reset.
-	if err := vm.RunAll(); err != nil {
-		return 0, fmt.Errorf("run: %w", err)
-	}
-	analytic := make([][]float64, len(grads))
-	for i, gn := range grads {
-		analytic[i] = append([]float64(nil), gn.Value().Data().([]float64)...)
-	}
-	vm.Reset()
 	const h = 1e-6
-	for gi, i := range wrtIdx {
-		data := nodes[i].Value().Data().([]float64)
+	for gi, n := range s.wrt {
+		data := n.Value().Data().([]float64)
 		for j := range data {
 			orig := data[j]
 			data[j] = orig + h
-			lp, err := run()
+			lp, err := s.lossValue()
 			if err != nil {
 				return 0, err
 			}
 			data[j] = orig - h
-			lm, err := run()
+			lm, err := s.lossValue()
 			if err != nil {
 				return 0, err
 			}
@@ -183,6 +243,45 @@ func gradCheck(build func(g *nn.Graph, in []*G.Node) *G.Node, inputs []Input) (w
 		}
 	}
 	return worst, nil
+}
+
+// Float32Check builds the graph in float32 and in float64 and compares the
+// outputs and the gradients of Σ w ⊙ out (inputs and bound parameters):
+// the max difference relative to each tensor's scale max(1, max|x|) must
+// stay within tol.
+// It returns the worst relative difference.
+func Float32Check(t testing.TB, tol float64, build func(g *nn.Graph, in []*G.Node) *G.Node, inputs ...Input) float64 {
+	t.Helper()
+	var res [2][][]float64
+	for k, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
+		s, err := newSession(dt, build, inputs)
+		if err != nil {
+			t.Fatalf("float32 check (%v): %v", dt, err)
+		}
+		out, grads, err := s.values()
+		s.vm.Close()
+		if err != nil {
+			t.Fatalf("float32 check (%v): run: %v", dt, err)
+		}
+		res[k] = append([][]float64{out}, grads...)
+	}
+	var worst float64
+	for i := range res[1] {
+		var diff, scale float64
+		for j, want := range res[1][i] {
+			diff = math.Max(diff, math.Abs(res[0][i][j]-want))
+			scale = math.Max(scale, math.Abs(want))
+		}
+		rel := diff / math.Max(scale, 1)
+		if rel > worst || math.IsNaN(diff) {
+			worst = rel
+		}
+	}
+	t.Logf("float32 vs float64: max relative difference %.3g (tol %.1g)", worst, tol)
+	if worst > tol || math.IsNaN(worst) {
+		t.Errorf("float32 vs float64: max relative difference %.3g exceeds %.1g", worst, tol)
+	}
+	return worst
 }
 
 // AssertClose fails t unless got and want have equal length and
