@@ -113,6 +113,9 @@ func Load(path string, opts ...LoadOption) (*Model, error) {
 	}
 	m, err := New(cfg, src)
 	if h, ok := src.(*hfSource); ok && h.Err() != nil {
+		if err != nil {
+			return nil, fmt.Errorf("clip: load %s: %w\n  (Hugging Face name mapping: %v)", path, err, h.Err())
+		}
 		return nil, fmt.Errorf("clip: load %s: %w", path, h.Err())
 	}
 	if err != nil {

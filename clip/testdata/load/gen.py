@@ -39,6 +39,7 @@ Files:
   rn_images.npy       float16 (2,3,64,64) inputs (fp16 to halve the fixture).
   tokens.npy          int32 (3,8) token rows; SOT=62, EOT=63 (largest id), zero padded.
   {vit,rn}_expected.json  float32 PyTorch outputs: image_embeds, text_embeds (raw),
+                      (vit: "zeroshot", prompt-ensembled class probabilities),
                       logit_scale (exp), logits_per_image; "heads2" (see above); for vit also
                       "gelu": exact GELU in place of QuickGELU (open_clip non-quickgelu models).
 """
@@ -218,7 +219,7 @@ def hf_config(act):
               "num_attention_heads": 1, "projection_dim": EMBED}
     text = dict(common, num_hidden_layers=1, max_position_embeddings=CTX, vocab_size=VOCAB,
                 bos_token_id=62, eos_token_id=63, pad_token_id=1)
-    vision = dict(common, num_hidden_layers=2, image_size=32, patch_size=8, num_channels=3)
+    vision = dict(common, num_hidden_layers=1, image_size=30, patch_size=6, num_channels=3)
     return {"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": EMBED,
             "logit_scale_init_value": 2.6592, "torch_dtype": "float32",
             "text_config": text, "vision_config": vision}
@@ -245,6 +246,23 @@ def with_gelu(model):
     return model
 
 
+def zeroshot(exp):
+    """OpenAI's prompt ensembling (Prompt_Engineering_for_ImageNet.ipynb) on the text rows:
+    class 0 = token rows 0 and 1 (two "templates"), class 1 = row 2; probs per image."""
+    txt = torch.tensor(exp["text_embeds"])
+    img = torch.tensor(exp["image_embeds"])
+    weights = []
+    for rows in ([0, 1], [2]):
+        e = txt[rows]
+        e = e / e.norm(dim=-1, keepdim=True)
+        e = e.mean(dim=0)
+        weights.append(e / e.norm())
+    w = torch.stack(weights, dim=1)
+    img = img / img.norm(dim=-1, keepdim=True)
+    probs = (exp["logit_scale"] * img @ w).softmax(dim=-1)
+    return {"classes": [[0, 1], [2]], "probs": probs.numpy().tolist()}
+
+
 def variant(make, sd, heads=1, gelu=False):
     """A model with the weights sd but other attention heads or exact GELU."""
     m = make(heads)
@@ -268,6 +286,7 @@ def main():
     exp = expected(vit, vimg, ids)
     exp["gelu"] = expected(variant(make_vit, sd, gelu=True), vimg, ids)
     exp["heads2"] = expected(variant(make_vit, sd, heads=2), vimg, ids)
+    exp["zeroshot"] = zeroshot(exp)
     with open("vit_expected.json", "w") as f:
         json.dump(exp, f)
     save_jit(vit, vimg, ids, "vit_jit.pt", 30)
