@@ -252,3 +252,28 @@ func Copy(src Source) (*Memory, error) {
 	}
 	return m, nil
 }
+
+// AsFloat32 returns a view of src in which every F16, BF16 and F64 tensor
+// reads as F32 (converted lazily, one tensor at a time); other tensors are
+// unchanged. Use it with WriteSafetensors to convert a checkpoint to F32.
+func AsFloat32(src Source) Source { return asFloat32{src} }
+
+type asFloat32 struct{ src Source }
+
+func (a asFloat32) Names() []string { return a.src.Names() }
+
+func (a asFloat32) Tensor(name string) (*Tensor, bool) {
+	t, ok := a.src.Tensor(name)
+	if !ok || !t.DType.IsFloat() || t.DType == F32 {
+		return t, ok
+	}
+	c := &Tensor{Name: t.Name, DType: F32, Shape: append([]int(nil), t.Shape...)}
+	c.load = func() ([]byte, error) {
+		v, err := t.Float32()
+		if err != nil {
+			return nil, err
+		}
+		return float32Bytes(v), nil
+	}
+	return c, true
+}
