@@ -114,6 +114,11 @@ def to_st(sd, drop_nbt):
     return out
 
 
+def image(*shape):
+    """Random pixels in [-2, 2), rounded to float32 (what the Go side reads)."""
+    return (torch.rand(*shape, dtype=torch.float64) * 4 - 2).float().double()
+
+
 def main():
     torch.manual_seed(4321)
     exp = {}
@@ -124,15 +129,15 @@ def main():
     torch.save(sd, "wide_bottleneck_legacy.pth", _use_new_zipfile_serialization=False)
     write_safetensors("wide_bottleneck.safetensors", to_st(sd, True))
     wbd = wb.double()
-    x = torch.rand(2, 3, 64, 48, dtype=torch.float64) * 4 - 2
+    x = image(2, 3, 64, 48)
     exp["bottleneck.input"] = x
     with torch.no_grad():
         for k, v in taps(wbd, x).items():
             exp["bottleneck." + k] = v
 
     # Perceptual-loss gradients w.r.t. the input.
-    xs = torch.rand(1, 3, 48, 48, dtype=torch.float64) * 4 - 2
-    ys = torch.rand(1, 3, 48, 48, dtype=torch.float64) * 4 - 2
+    xs = image(1, 3, 48, 48)
+    ys = image(1, 3, 48, 48)
     exp["perc.x"], exp["perc.y"] = xs, ys
     layers = [("stem", 1.0), ("layer2", 0.5), ("layer4", 2.0), ("pooled", 0.25)]
     with torch.no_grad():
@@ -147,7 +152,7 @@ def main():
     bb = small_resnet(BasicBlock, [2, 1, 1, 2], 4, 64, 6)
     torch.save(bb.state_dict(), "basic.pth")
     bbd = bb.double()
-    x = torch.rand(1, 3, 40, 56, dtype=torch.float64) * 4 - 2
+    x = image(1, 3, 40, 56)
     exp["basic.input"] = x
     with torch.no_grad():
         for k, v in taps(bbd, x).items():

@@ -135,6 +135,11 @@ def perceptual(fa, fb, layers, dist, eps=1e-8):
     return loss
 
 
+def image(*shape):
+    """Random pixels in [-2, 2), rounded to float32 (what the Go side reads)."""
+    return (torch.rand(*shape, dtype=torch.float64) * 4 - 2).float().double()
+
+
 def main():
     torch.manual_seed(1234)
     exp = {}
@@ -146,7 +151,7 @@ def main():
     torch.save(sd, "vgg16s_legacy.pth", _use_new_zipfile_serialization=False)
     write_safetensors("vgg16s.safetensors", state_to_st(sd, True))
     m16d = m16.double()
-    x = torch.rand(1, 3, 64, 48, dtype=torch.float64) * 4 - 2
+    x = image(1, 3, 64, 48)
     exp["vgg16.input"] = x
     with torch.no_grad():
         for k, v in taps(m16d, cfgs["D"], False, x).items():
@@ -154,8 +159,8 @@ def main():
                 exp["vgg16." + k] = v
 
     # Perceptual-loss gradients w.r.t. a 1x3x32x32 input (VGG16 layout).
-    xs = (torch.rand(1, 3, 32, 32, dtype=torch.float64) * 4 - 2)
-    ys = (torch.rand(1, 3, 32, 32, dtype=torch.float64) * 4 - 2)
+    xs = image(1, 3, 32, 32)
+    ys = image(1, 3, 32, 32)
     exp["perc.x"], exp["perc.y"] = xs, ys
     layers = [("relu1_2", 1.0), ("relu2_2", 0.5), ("relu3_3", 2.0), ("logits", 0.25)]
     with torch.no_grad():
@@ -173,7 +178,7 @@ def main():
     sd = m11.state_dict()
     torch.save(sd, "vgg11bns.pth")
     m11d = m11.double()
-    x = torch.rand(2, 3, 32, 48, dtype=torch.float64) * 4 - 2  # non-square
+    x = image(2, 3, 32, 48)  # non-square
     exp["vgg11bn.input"] = x
     with torch.no_grad():
         for k, v in taps(m11d, cfgs["A"], True, x).items():
