@@ -145,7 +145,7 @@ func NewZeroShotClassifier(m *Model, tok *Tokenizer, classes []string, templates
 		}
 		emb, err := encodeTexts(m, tok, prompts, cfg.Text.ContextLength)
 		if err != nil {
-			return nil, fmt.Errorf("clip: zero-shot: class %q: %w", class, err)
+			return nil, fmt.Errorf("clip: zero-shot: class %.60q: %w", class, err)
 		}
 		perClass[c] = emb
 	}
