@@ -348,7 +348,7 @@ func (g *Graph) IndexInput(name string, n int) *G.Node {
 
 // Gather returns the rows of table (V, C) at the Int indices idx (n): (n, C).
 // The gradient adds into the selected rows (repeated indices accumulate).
-// Indices out of range make Program.Run return an error.
+// Indices outside the table make Program.Run return an error.
 func (g *Graph) Gather(table, idx *G.Node) *G.Node {
 	if !g.OK(table, idx) {
 		return nil
@@ -356,7 +356,10 @@ func (g *Graph) Gather(table, idx *G.Node) *G.Node {
 	if table.Dims() != 2 || idx.Dims() != 1 || idx.Dtype() != tensor.Int {
 		return g.Failf("gather: want table (V, C) and Int indices (n), got %s %v and %s %v", shapeString(table.Shape()), table.Dtype(), shapeString(idx.Shape()), idx.Dtype())
 	}
-	return g.Do("gather", func() (*G.Node, error) { return G.ByIndices(table, idx, 0) })
+	ts := table.Shape()
+	return g.Do("gather", func() (*G.Node, error) {
+		return G.ApplyOp(&gatherOp{v: ts[0], c: ts[1], n: idx.Shape()[0]}, table, idx)
+	})
 }
 
 // CausalMask is the (t, t) additive attention mask of a causal text
