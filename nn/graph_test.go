@@ -182,7 +182,9 @@ func TestBuilderErrors(t *testing.T) {
 		"linear: bias": func(g *nn.Graph) *G.Node {
 			return g.Linear(g.Input("x", 2, 3), g.Input("w", 4, 3), g.Input("b", 3))
 		},
-		"layernorm":  func(g *nn.Graph) *G.Node { return g.LayerNorm(g.Input("x", 2, 3), g.Input("w", 4), g.Input("b", 4), 1e-5) },
+		"layernorm": func(g *nn.Graph) *G.Node {
+			return g.LayerNorm(g.Input("x", 2, 3), g.Input("w", 4), g.Input("b", 4), 1e-5)
+		},
 		"eps":        func(g *nn.Graph) *G.Node { return g.LayerNorm(g.Input("x", 2, 3), g.Input("w", 3), g.Input("b", 3), 0) },
 		"softmax":    func(g *nn.Graph) *G.Node { return g.Softmax(g.Input("x", 2, 3), 2) },
 		"logsoftmax": func(g *nn.Graph) *G.Node { return g.LogSoftmax(g.Input("x", 2, 3), -3) },
@@ -191,11 +193,19 @@ func TestBuilderErrors(t *testing.T) {
 		"adaptive":   func(g *nn.Graph) *G.Node { return g.AdaptiveAvgPool2d(g.Input("x", 1, 1, 4, 4), 0, 2) },
 		"global":     func(g *nn.Graph) *G.Node { return g.GlobalAvgPool2d(g.Input("x", 4, 4)) },
 		"channel":    func(g *nn.Graph) *G.Node { return g.ChannelAffine(g.Input("x", 1, 3, 2, 2), g.Input("s", 2), nil) },
-		"conv2d":     func(g *nn.Graph) *G.Node { return g.Conv2d(g.Input("x", 1, 3, 4, 4), g.Input("w", 2, 2, 3, 3), nil, 1, 1) },
-		"gather":     func(g *nn.Graph) *G.Node { return g.Gather(g.Input("t", 4, 3), g.Input("i", 2)) },
-		"heads":      func(g *nn.Graph) *G.Node { return g.AttentionProbs(g.Input("q", 1, 2, 6), g.Input("k", 1, 3, 6), 4, nil) },
-		"attention:": func(g *nn.Graph) *G.Node { return g.AttentionProbs(g.Input("q", 1, 2, 6), g.Input("k", 2, 3, 6), 2, nil) },
-		"mask":       func(g *nn.Graph) *G.Node { return g.AttentionProbs(g.Input("q", 1, 2, 6), g.Input("k", 1, 3, 6), 2, g.CausalMask(3)) },
+		"conv2d": func(g *nn.Graph) *G.Node {
+			return g.Conv2d(g.Input("x", 1, 3, 4, 4), g.Input("w", 2, 2, 3, 3), nil, 1, 1)
+		},
+		"gather": func(g *nn.Graph) *G.Node { return g.Gather(g.Input("t", 4, 3), g.Input("i", 2)) },
+		"heads": func(g *nn.Graph) *G.Node {
+			return g.AttentionProbs(g.Input("q", 1, 2, 6), g.Input("k", 1, 3, 6), 4, nil)
+		},
+		"attention:": func(g *nn.Graph) *G.Node {
+			return g.AttentionProbs(g.Input("q", 1, 2, 6), g.Input("k", 2, 3, 6), 2, nil)
+		},
+		"mask": func(g *nn.Graph) *G.Node {
+			return g.AttentionProbs(g.Input("q", 1, 2, 6), g.Input("k", 1, 3, 6), 2, g.CausalMask(3))
+		},
 		"apply":      func(g *nn.Graph) *G.Node { return g.AttentionApply(g.Input("p", 1, 2, 2, 3), g.Input("v", 1, 4, 6)) },
 		"activation": func(g *nn.Graph) *G.Node { return g.Activate(g.Input("x", 2), nn.Activation(9)) },
 		"nil node":   func(g *nn.Graph) *G.Node { return g.QuickGELU(nil) },
