@@ -22,8 +22,23 @@ type box struct{ minx, miny, maxx, maxy float64 }
 
 // dist2 is the squared distance from (px, py) to the box.
 func (b *box) dist2(px, py float64) float64 {
-	dx := math.Max(0, math.Max(b.minx-px, px-b.maxx))
-	dy := math.Max(0, math.Max(b.miny-py, py-b.maxy))
+	return gap2(px, py, b.minx, b.miny, b.maxx, b.maxy)
+}
+
+// gap2 is the squared distance from (px, py) to a box (plain comparisons:
+// this is the innermost culling test).
+func gap2(px, py, minx, miny, maxx, maxy float64) float64 {
+	dx, dy := 0.0, 0.0
+	if px < minx {
+		dx = minx - px
+	} else if px > maxx {
+		dx = px - maxx
+	}
+	if py < miny {
+		dy = miny - py
+	} else if py > maxy {
+		dy = py - maxy
+	}
 	return dx*dx + dy*dy
 }
 
@@ -102,9 +117,7 @@ func (s *seg) at(t float64) (x, y float64) {
 // boxDist2 is the squared distance from (px, py) to the control-point box,
 // a lower bound on the squared distance to the segment (convex hull property).
 func (s *seg) boxDist2(px, py float64) float64 {
-	dx := math.Max(0, math.Max(s.minx-px, px-s.maxx))
-	dy := math.Max(0, math.Max(s.miny-py, py-s.maxy))
-	return dx*dx + dy*dy
+	return gap2(px, py, s.minx, s.miny, s.maxx, s.maxy)
 }
 
 // closest returns the parameter t in [0, 1] of the point of the segment
@@ -157,10 +170,15 @@ func (s *seg) closest(px, py, limit2 float64) (t, d2 float64, ok bool) {
 		if !(h > 0) {
 			break
 		}
-		next := math.Max(0, math.Min(1, tn-g/h))
+		next := tn - g/h
+		if next < 0 {
+			next = 0
+		} else if next > 1 {
+			next = 1
+		}
 		step := next - tn
 		tn = next
-		if math.Abs(step) < 1e-13 {
+		if math.Abs(step) < 1e-9 { // quadratic convergence: t is now good to ~1e-18
 			break
 		}
 	}
