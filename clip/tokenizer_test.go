@@ -135,34 +135,34 @@ func loadTokFixture(t *testing.T) *tokFixture {
 	return &f
 }
 
-// TestTokenizerFixture compares against OpenAI's simple_tokenizer.py on
-// 1,100 strings. Where real ftfy changes the text beyond NFC, the ids must
-// equal the reference run with ftfy replaced by NFC (the Go stand-in); how
-// many of those also match real ftfy is reported.
+// TestTokenizerFixture compares against OpenAI's simple_tokenizer.py with
+// real ftfy 6.3.1 on 1,100 strings. Strings that ftfy changes beyond NFC
+// ("ftfy_differs") must match too, except where ftfy repairs mojibake
+// (fix_encoding, not ported): those are listed and may only be the known few.
 func TestTokenizerFixture(t *testing.T) {
 	tok := openAITokenizer(t)
 	f := loadTokFixture(t)
-	exact, differs, differsMatchReal := 0, 0, 0
+	exact, differs := 0, 0
+	var unported []string
 	for _, c := range f.Cases {
 		got := tok.Encode(c.Text)
-		want := c.IDs
 		if c.FtfyDiffers {
 			differs++
-			want = c.IDsNFC
-			if equalIDs(got, c.IDs) {
-				differsMatchReal++
-			}
 		}
-		if !equalIDs(got, want) {
-			t.Errorf("Encode(%q)\n got %v\nwant %v", c.Text, got, want)
-			continue
-		}
-		if !c.FtfyDiffers {
+		switch {
+		case equalIDs(got, c.IDs):
 			exact++
+		case c.FtfyDiffers:
+			unported = append(unported, c.Text)
+		default:
+			t.Errorf("Encode(%q)\n got %v\nwant %v", c.Text, got, c.IDs)
 		}
 	}
-	t.Logf("%d/%d strings equal OpenAI's tokenizer with real ftfy; %d need ftfy repairs beyond NFC (%d of those still equal)",
-		exact+differsMatchReal, len(f.Cases), differs, differsMatchReal)
+	t.Logf("%d/%d strings equal OpenAI's tokenizer with real ftfy (%d need ftfy repairs beyond NFC); not equal, ftfy mojibake repair not ported: %q",
+		exact, len(f.Cases), differs, unported)
+	if len(unported) > 3 {
+		t.Errorf("%d ftfy-dependent strings differ, want at most the 3 known mojibake cases", len(unported))
+	}
 }
 
 func equalIDs(a, b []int) bool {
@@ -320,11 +320,7 @@ func TestTokenizerConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := g; i < len(f.Cases); i += 8 {
 				c := f.Cases[i]
-				want := c.IDs
-				if c.FtfyDiffers {
-					want = c.IDsNFC
-				}
-				if !equalIDs(tok.Encode(c.Text), want) {
+				if !c.FtfyDiffers && !equalIDs(tok.Encode(c.Text), c.IDs) {
 					errs <- c.Text
 					return
 				}

@@ -7,15 +7,12 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
-	"golang.org/x/text/unicode/norm"
 )
 
 // cleanText is simple_tokenizer.py's whitespace_clean(basic_clean(text)).lower()
-// with NFC standing in for ftfy.fix_text (ftfy has no Go port; it is the
-// identity on NFC text without mojibake, curly quotes, ligatures, full-width
-// forms or control characters).
+// with ftfyFix (ftfy.fix_text without its mojibake repair) for ftfy.
 func cleanText(text string) string {
-	s := norm.NFC.String(text)                                    // ftfy stand-in
+	s := ftfyFix(text)                                            // ftfy.fix_text subset
 	s = htmlUnescape(htmlUnescape(s))                             // html.unescape twice
 	s = strings.TrimFunc(s, pyIsSpace)                            // str.strip()
 	s = strings.Join(strings.FieldsFunc(s, unicode.IsSpace), " ") // \s+ -> " ", strip

@@ -13,9 +13,10 @@ How to run (Debian's interpreter, which needs python3-regex and python3-wcwidth)
 
 Each case records the ids from the real tokenizer (real ftfy.fix_text) and,
 where they differ, "ids_nfc": the ids of the same tokenizer with ftfy.fix_text
-replaced by NFC normalisation, the stand-in the Go port uses (ftfy's mojibake,
-quote, ligature and width repairs have no Go port). Those cases are marked
-"ftfy_differs" so the test can report them instead of hiding them.
+replaced by NFC normalisation alone. Those cases are marked "ftfy_differs":
+they exercise the Go port's table-driven ftfy subset (entities, quotes,
+ligatures, widths, control characters), and the test lists the few that need
+ftfy's mojibake repair, which is not ported.
 """
 import html
 import json
