@@ -180,7 +180,7 @@ func NewPerceptual(m Extractor, cfg PerceptualConfig, target *tensor.Dense) (*Pe
 		return nil, fmt.Errorf("perceptual: nil model or target")
 	}
 	names := cfg.layerNames()
-	feats, err := (&programs{}).run(m.Forward, target, names)
+	feats, err := new(Runner).Run(m, target, names...)
 	if err != nil {
 		return nil, fmt.Errorf("perceptual: target activations: %w", err)
 	}

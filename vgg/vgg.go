@@ -16,11 +16,8 @@ package vgg
 import (
 	"fmt"
 	"math"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -58,7 +55,7 @@ type Model struct {
 	features   []layer
 	classifier []linear // classifier.0, .3, .6; empty for feature-only weights
 	taps       map[string]int
-	progs      programs
+	runner     Runner
 }
 
 // Load opens a torchvision VGG checkpoint (.pth zip or legacy, or
@@ -263,7 +260,11 @@ func (m *Model) Run(x *tensor.Dense, names ...string) (map[string]*tensor.Dense,
 	if len(names) == 0 {
 		names = m.defaultTaps()
 	}
-	return m.progs.run(m.Forward, x, names)
+	out, err := m.runner.Run(m, x, names...)
+	if err != nil {
+		return nil, fmt.Errorf("vgg: %w", err)
+	}
+	return out, nil
 }
 
 // Features evaluates the named activations for n square images whose NCHW
@@ -286,90 +287,6 @@ func (m *Model) Logits(pixels []float32, n int) (*tensor.Dense, error) {
 		return nil, err
 	}
 	return out["logits"], nil
-}
-
-// forwardFunc is a model's graph builder (Model.Forward).
-type forwardFunc func(g *nn.Graph, x *G.Node, taps ...string) map[string]*G.Node
-
-// compiled is a program whose tapped activations are copied out by
-// gorgonia.Read as soon as they are computed: the TapeMachine reuses the
-// register of a value whose last graph use has passed (ReLU even runs in
-// place), so reading intermediate nodes after the run would see clobbered data.
-type compiled struct {
-	prog  *nn.Program
-	names []string
-	reads []*G.Value
-}
-
-// programs caches one compiled program per input shape and tap set.
-type programs struct {
-	mu sync.Mutex
-	m  map[string]*compiled
-}
-
-// run compiles (once per shape and tap set) and runs forward.
-func (c *programs) run(forward forwardFunc, x *tensor.Dense, names []string) (map[string]*tensor.Dense, error) {
-	if x == nil {
-		return nil, fmt.Errorf("vgg: nil input")
-	}
-	if x.Dtype() != tensor.Float32 {
-		return nil, fmt.Errorf("vgg: input dtype %v, want float32", x.Dtype())
-	}
-	uniq := slices.Clone(names)
-	sort.Strings(uniq)
-	uniq = slices.Compact(uniq)
-	key := fmt.Sprintf("%v|%s", x.Shape(), strings.Join(uniq, ","))
-	c.mu.Lock()
-	p, ok := c.m[key]
-	if !ok {
-		var err error
-		if p, err = compile(forward, x.Shape(), uniq); err != nil {
-			c.mu.Unlock()
-			return nil, fmt.Errorf("vgg: %w", err)
-		}
-		if c.m == nil {
-			c.m = map[string]*compiled{}
-		}
-		c.m[key] = p
-	}
-	c.mu.Unlock()
-	res := make(map[string]*tensor.Dense, len(p.names))
-	err := p.prog.RunFunc(func([]G.Value) error {
-		for i, n := range p.names {
-			d, ok := (*p.reads[i]).(*tensor.Dense)
-			if !ok {
-				return fmt.Errorf("activation %s: no value", n)
-			}
-			res[n] = d.Clone().(*tensor.Dense)
-		}
-		return nil
-	}, x)
-	if err != nil {
-		return nil, fmt.Errorf("vgg: %w", err)
-	}
-	return res, nil
-}
-
-func compile(forward forwardFunc, shape tensor.Shape, names []string) (*compiled, error) {
-	c := &compiled{names: names}
-	err := nn.Build(func() error {
-		g := nn.NewGraph(tensor.Float32)
-		in := g.Input("image", shape...)
-		outs := forward(g, in, names...)
-		if err := g.Err(); err != nil {
-			return err
-		}
-		nodes := make([]*G.Node, len(names))
-		for i, t := range names {
-			nodes[i] = outs[t]
-			c.reads = append(c.reads, new(G.Value))
-			G.Read(nodes[i], c.reads[i])
-		}
-		var err error
-		c.prog, err = nn.Compile(g, []*G.Node{in}, nodes)
-		return err
-	})
-	return c, err
 }
 
 // squareBatch wraps n square NCHW images as a (n, c, s, s) tensor.
