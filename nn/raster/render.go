@@ -318,8 +318,19 @@ func (r *Renderer) forwardRow(w *worker, y int) {
 	for sub := range n {
 		sy := y*n + sub
 		py := (float64(sy) + 0.5) * inv
+		active := r.activePaths(w, sy)
+		if len(active) == 0 {
+			for x := range r.scene.Width {
+				px := w.pix[4*x : 4*x+4]
+				px[0] += r.bgC[0] * float64(n)
+				px[1] += r.bgC[1] * float64(n)
+				px[2] += r.bgC[2] * float64(n)
+				px[3] += r.bgA * float64(n)
+			}
+			continue
+		}
 		r.resetRow(w)
-		for _, p := range r.activePaths(w, sy) {
+		for _, p := range active {
 			rad, a := r.radii[p], r.colors[4*p+3]
 			cr, cg, cb := r.colors[4*p], r.colors[4*p+1], r.colors[4*p+2]
 			for _, span := range r.rowSpans(w, p, py, rad+r.hw) {
@@ -369,10 +380,14 @@ func (r *Renderer) backwardRow(w *worker, y int) {
 	for sub := range n {
 		sy := y*n + sub
 		py := (float64(sy) + 0.5) * inv
+		active := r.activePaths(w, sy)
+		if len(active) == 0 {
+			continue
+		}
 		r.resetRow(w)
 		recs := w.recs[:0]
 		// forward sweep, recording every covered (sample, path) pair
-		for _, p := range r.activePaths(w, sy) {
+		for _, p := range active {
 			rad, a := r.radii[p], r.colors[4*p+3]
 			cr, cg, cb := r.colors[4*p], r.colors[4*p+1], r.colors[4*p+2]
 			for _, span := range r.rowSpans(w, p, py, rad+r.hw) {
