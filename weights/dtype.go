@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 	"unsafe"
 )
 
@@ -91,6 +92,16 @@ func BFloat16ToFloat32(b uint16) float32 {
 	return math.Float32frombits(uint32(b) << 16)
 }
 
+// f16Table maps every half-precision bit pattern to float32 (256 KiB),
+// built on first use; a lookup is faster than decoding bit fields.
+var f16Table = sync.OnceValue(func() *[65536]float32 {
+	var t [65536]float32
+	for i := range t {
+		t[i] = Float16ToFloat32(uint16(i))
+	}
+	return &t
+})
+
 // decodeFloat32 converts n elements of raw bytes in dtype d into dst.
 func decodeFloat32(dst []float32, raw []byte, d DType) error {
 	n := len(dst)
@@ -105,8 +116,10 @@ func decodeFloat32(dst []float32, raw []byte, d DType) error {
 			dst[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
 		}
 	case F16:
+		table := f16Table()
+		raw = raw[:2*n]
 		for i := range dst {
-			dst[i] = Float16ToFloat32(le.Uint16(raw[2*i:]))
+			dst[i] = table[uint16(raw[2*i])|uint16(raw[2*i+1])<<8]
 		}
 	case BF16:
 		for i := range dst {

@@ -403,20 +403,40 @@ func isContiguous(size, stride []int64) bool {
 	return true
 }
 
-// gather copies a strided view into C order.
+// gather copies a strided view into C order, one innermost row at a time.
 func gather(src []byte, es int, off int64, size, stride []int64, numel int64) []byte {
 	out := make([]byte, numel*int64(es))
-	idx := make([]int64, len(size))
+	if len(size) == 0 {
+		copy(out, src[off*int64(es):])
+		return out
+	}
+	last := len(size) - 1
+	rowLen, rowStride := int(size[last]), int(stride[last])*es
+	outer := size[:last]
+	idx := make([]int64, len(outer))
 	pos := off
-	for o := int64(0); o < numel; o++ {
-		copy(out[o*int64(es):], src[pos*int64(es):pos*int64(es)+int64(es)])
-		for d := len(size) - 1; d >= 0; d-- {
+	for o := 0; o < len(out); o += rowLen * es {
+		p := int(pos) * es
+		row := out[o : o+rowLen*es]
+		switch es {
+		case 4:
+			for j := 0; j < len(row); j += 4 {
+				copy(row[j:j+4], src[p:p+4])
+				p += rowStride
+			}
+		default:
+			for j := 0; j < len(row); j += es {
+				copy(row[j:j+es], src[p:p+es])
+				p += rowStride
+			}
+		}
+		for d := len(outer) - 1; d >= 0; d-- {
 			idx[d]++
 			pos += stride[d]
-			if idx[d] < size[d] {
+			if idx[d] < outer[d] {
 				break
 			}
-			pos -= stride[d] * size[d]
+			pos -= stride[d] * outer[d]
 			idx[d] = 0
 		}
 	}

@@ -183,6 +183,24 @@ func TestHalfConversionExhaustive(t *testing.T) {
 			t.Errorf("%s: sha256 %s, PyTorch %s", c.key, got, conv[c.key])
 		}
 	}
+	// The same through Tensor.Float32 (F16 uses a lookup table there).
+	raw := make([]byte, 2*65536)
+	for i := 0; i < 65536; i++ {
+		binary.LittleEndian.PutUint16(raw[2*i:], uint16(i))
+	}
+	for dt, key := range map[DType]string{F16: "f16_all_sha256", BF16: "bf16_all_sha256"} {
+		tt, err := NewRaw("all", dt, []int{65536}, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := tt.Float32()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sha(float32Bytes(v)); got != conv[key] {
+			t.Errorf("%s via Tensor.Float32: sha256 %s, PyTorch %s", dt, got, conv[key])
+		}
+	}
 }
 
 // TestWriteSafetensorsRoundTrip converts every fixture to safetensors and

@@ -131,6 +131,7 @@ def state_dict():
     d["base_step"] = base[::2, ::3]      # strided
     d["half_t"] = torch.randn(3, 5).half().t()
     d["expand"] = torch.tensor([1.0, 2.0]).expand(3, 2)   # stride 0
+    d["permuted"] = torch.randn(2, 3, 4, dtype=torch.float64).permute(2, 0, 1)  # 3-D strided, 8-byte elements
     return d
 
 
