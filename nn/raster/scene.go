@@ -16,7 +16,16 @@
 // composited per sample and averaged (supersampling). Both modes are
 // differentiable almost everywhere: gradients with respect to points, radii and
 // colours are analytic, flowing through the closest point on the curve
-// (envelope theorem), and are exposed as a Gorgonia op by Render.
+// (envelope theorem), and are exposed as a Gorgonia op by Render. Coverage is
+// piecewise linear in the distance, so gradients vanish where a sample is
+// fully inside or outside a stroke; a stroke whose radius is ≤ -w/2 draws
+// nothing and gets no gradient; colours are not clamped. For a stroke whose
+// control points coincide (a dot) the split of the point gradient among its
+// control points is one subgradient; their sum is the exact gradient.
+//
+// Speed comes from culling: each curve is split into 8 pieces bounded by the
+// boxes of their own control points, rows are visited only where a piece's
+// box reaches them, and rows run in parallel (GOMAXPROCS goroutines).
 package raster
 
 import (
