@@ -213,3 +213,44 @@ func TestFitStrokeAdam(t *testing.T) {
 		t.Errorf("loss fell from %.4g to %.4g, less than 95%%", first, last)
 	}
 }
+
+// Two Render nodes on the same inputs whose scenes differ in one parameter
+// must stay two nodes (Gorgonia merges nodes with equal op hashes).
+func TestRenderOpHashKeepsScenesApart(t *testing.T) {
+	g := G.NewGraph()
+	scene := StrokeScene(16, 16, 1, 1)
+	pts := G.NewMatrix(g, tensor.Float64, G.WithShape(4, 2), G.WithName("p"), G.WithValue(tensor.New(tensor.WithShape(4, 2), tensor.WithBacking([]float64{2, 2, 14, 3, 3, 14, 14, 14}))))
+	rad := G.NewVector(g, tensor.Float64, G.WithShape(1), G.WithName("r"), G.WithValue(tensor.New(tensor.WithShape(1), tensor.WithBacking([]float64{2}))))
+	col := G.NewMatrix(g, tensor.Float64, G.WithShape(1, 4), G.WithName("c"), G.WithValue(tensor.New(tensor.WithShape(1, 4), tensor.WithBacking([]float64{0, 0, 0, 1}))))
+	variants := []func(*Scene){
+		func(*Scene) {},
+		func(s *Scene) { s.Background = [4]float64{0, 0, 0, 1} },
+		func(s *Scene) { s.Samples = 2 },
+		func(s *Scene) { s.Paths = []Path{{Segments: []int{Line, Line, Line}}} }, // also 4 points
+	}
+	var nodes []*G.Node
+	for _, v := range variants {
+		s := scene
+		s.Paths = append([]Path(nil), scene.Paths...)
+		v(&s)
+		n, err := Render(g, s, pts, rad, col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range nodes {
+		for j := range i {
+			if nodes[i] == nodes[j] {
+				t.Errorf("variants %d and %d were merged into one node", j, i)
+			} else if maxAbsDiff(nodes[i].Value().Data().([]float64), nodes[j].Value().Data().([]float64)) == 0 {
+				t.Errorf("variants %d and %d render the same image", j, i)
+			}
+		}
+	}
+}
