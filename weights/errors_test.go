@@ -111,6 +111,16 @@ func pTensor(storageType, key string, numel, offset int, size, stride []int) str
 
 func pDict(kv ...string) string { return "\x80\x02}(" + strings.Join(kv, "") + "u." }
 
+// expDAG pickles t0 = (None, None), t(i+1) = (t(i), t(i)) n times: tiny
+// bytes, 2^n nodes as a tree.
+func expDAG(n int) string {
+	s := "NN\x86q\x000"
+	for i := 0; i < n; i++ {
+		s += "h\x00h\x00\x86q\x000"
+	}
+	return s + "h\x00."
+}
+
 func torchZip(t *testing.T, pkl string, records map[string][]byte) []byte {
 	t.Helper()
 	var b bytes.Buffer
@@ -163,6 +173,8 @@ func TestTorchZipHandMade(t *testing.T) {
 		{"stack underflow", "\x80\x02t.", `no MARK`},
 		{"bad memo", "\x80\x02h\x05.", `memo key 5 not defined`},
 		{"huge string", "\x80\x02X\xff\xff\xff\x7f.", `exceeds the`},
+		{"cyclic list", "\x80\x02]q\x00h\x00a.", `nesting deeper than 64`},
+		{"exponential DAG", "\x80\x02" + expDAG(60), `more than 1048576 nodes`},
 		{"protocol 9", "\x80\x09}.", `unsupported pickle protocol 9`},
 		{"extra stack values", "\x80\x02}).", `STOP with 2 values`},
 	}

@@ -84,6 +84,7 @@ func FuzzPickle(f *testing.F) {
 			return
 		}
 		var refs []namedRef
-		flatten(v, "", 0, &refs)
+		budget := maxFlattenNodes
+		flatten(v, "", 0, &budget, &refs)
 	})
 }

@@ -220,7 +220,8 @@ func (f *File) parseLegacy() error {
 // addTensors flattens the unpickled object into named tensors.
 func (f *File) addTensors(root any, records map[string]*record) error {
 	var refs []namedRef
-	if err := flatten(root, "", 0, &refs); err != nil {
+	budget := maxFlattenNodes
+	if err := flatten(root, "", 0, &budget, &refs); err != nil {
 		return err
 	}
 	if len(refs) > 0 {
@@ -249,6 +250,9 @@ func (f *File) addTensors(root any, records map[string]*record) error {
 	return nil
 }
 
+// maxFlattenNodes bounds the object walk (a ViT-L/14 archive has ~10^4 nodes).
+const maxFlattenNodes = 1 << 20
+
 type namedRef struct {
 	name string
 	t    *pyTensor
@@ -264,9 +268,14 @@ func join(prefix, name string) string {
 // flatten walks dicts, TorchScript module objects, lists and tuples,
 // collecting tensors under dotted names. A {'state_dict': …} or {'model': …}
 // wrapper is unwrapped; a lone tensor is named "tensor".
-func flatten(v any, prefix string, depth int, out *[]namedRef) error {
+// The walk is bounded in depth and in visited nodes, since shared references
+// in a pickle can make a tiny object graph exponentially large as a tree.
+func flatten(v any, prefix string, depth int, budget *int, out *[]namedRef) error {
 	if depth > 64 {
 		return fmt.Errorf("object nesting deeper than 64 at %q", prefix)
+	}
+	if *budget--; *budget < 0 {
+		return fmt.Errorf("object graph has more than %d nodes", maxFlattenNodes)
 	}
 	switch v := v.(type) {
 	case *pyTensor:
@@ -280,7 +289,7 @@ func flatten(v any, prefix string, depth int, out *[]namedRef) error {
 			for _, key := range []string{"state_dict", "model"} {
 				if inner, ok := v.get(key); ok {
 					if d, ok := inner.(*pyDict); ok {
-						return flatten(d, prefix, depth+1, out)
+						return flatten(d, prefix, depth+1, budget, out)
 					}
 				}
 			}
@@ -295,23 +304,23 @@ func flatten(v any, prefix string, depth int, out *[]namedRef) error {
 			default:
 				continue
 			}
-			if err := flatten(v.vals[i], join(prefix, ks), depth+1, out); err != nil {
+			if err := flatten(v.vals[i], join(prefix, ks), depth+1, budget, out); err != nil {
 				return err
 			}
 		}
 	case *pyObject:
 		if v.attrs != nil {
-			return flatten(v.attrs, prefix, depth+1, out)
+			return flatten(v.attrs, prefix, depth+1, budget, out)
 		}
 	case *pyList:
 		for i, x := range v.items {
-			if err := flatten(x, join(prefix, strconv.Itoa(i)), depth+1, out); err != nil {
+			if err := flatten(x, join(prefix, strconv.Itoa(i)), depth+1, budget, out); err != nil {
 				return err
 			}
 		}
 	case pyTuple:
 		for i, x := range v {
-			if err := flatten(x, join(prefix, strconv.Itoa(i)), depth+1, out); err != nil {
+			if err := flatten(x, join(prefix, strconv.Itoa(i)), depth+1, budget, out); err != nil {
 				return err
 			}
 		}
