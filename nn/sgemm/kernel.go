@@ -12,6 +12,8 @@ type kernel struct {
 	name   string
 	mr, nr int
 	fn     kernelFunc
+	// simdPack selects the transpose8 packing path (else plain Go packing).
+	simdPack bool
 }
 
 // goKernel is the portable fallback micro-kernel.

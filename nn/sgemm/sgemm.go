@@ -248,13 +248,8 @@ func (g *gemm) packA(dst []float32, ic, mc, pc, kc int) {
 			}
 			continue
 		}
-		// op(A)(i, p) = a[i*lda + p]: gather one row into every k step.
-		for r := 0; r < rows; r++ {
-			src := g.a[(ic+s+r)*g.lda+pc:][:kc]
-			for p, v := range src {
-				d[p*mr+r] = v
-			}
-		}
+		// op(A)(i, p) = a[i*lda + p]: transpose stored rows into k steps.
+		gather(d, mr, g.a[(ic+s)*g.lda+pc:], g.lda, rows, kc, g.kern.simdPack)
 		if rows < mr {
 			for p := 0; p < kc; p++ {
 				clear(d[p*mr+rows : p*mr+mr])
@@ -279,30 +274,53 @@ func (g *gemm) packB(dst []float32, pc, kc, jc, nc int) {
 			}
 			continue
 		}
-		// op(B)(p, j) = b[j*ldb + p]: transpose stored rows, four at a time
-		// so each k step gets four adjacent values.
-		j := 0
-		for ; j+4 <= cols; j += 4 {
-			row := (jc + s + j) * g.ldb
-			s0 := g.b[row+pc:][:kc]
-			s1 := g.b[row+g.ldb+pc:][:kc]
-			s2 := g.b[row+2*g.ldb+pc:][:kc]
-			s3 := g.b[row+3*g.ldb+pc:][:kc]
-			for p := range s0 {
-				dp := d[p*nr+j : p*nr+j+4 : p*nr+j+4]
-				dp[0], dp[1], dp[2], dp[3] = s0[p], s1[p], s2[p], s3[p]
-			}
-		}
-		for ; j < cols; j++ {
-			src := g.b[(jc+s+j)*g.ldb+pc:][:kc]
-			for p, v := range src {
-				d[p*nr+j] = v
-			}
-		}
+		// op(B)(p, j) = b[j*ldb + p]: transpose stored rows into k steps.
+		gather(d, nr, g.b[(jc+s)*g.ldb+pc:], g.ldb, cols, kc, g.kern.simdPack)
 		if cols < nr {
 			for p := 0; p < kc; p++ {
 				clear(d[p*nr+cols : p*nr+nr])
 			}
+		}
+	}
+}
+
+// gather transposes: d[p*ld + r] = src[r*lds + p] for r < rows, p < kc.
+// With simd it moves 8×8 blocks with transpose8 (overlapping the last
+// block of rows when rows is not a multiple of 8); otherwise, and for the
+// k tail, it copies four rows at a time in Go.
+func gather(d []float32, ld int, src []float32, lds, rows, kc int, simd bool) {
+	if rows == 0 || kc == 0 {
+		return
+	}
+	_ = d[(kc-1)*ld+rows-1]
+	_ = src[(rows-1)*lds+kc-1]
+	p0 := 0
+	if simd && rows >= 8 && kc >= 8 {
+		n8 := kc / 8
+		for r0 := 0; r0 < rows; r0 += 8 {
+			r := min(r0, rows-8)
+			transpose8(&d[r], ld, &src[r*lds], lds, n8)
+		}
+		p0 = 8 * n8
+		if p0 == kc {
+			return
+		}
+	}
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		s0 := src[r*lds+p0 : r*lds+kc]
+		s1 := src[(r+1)*lds+p0:][:len(s0)]
+		s2 := src[(r+2)*lds+p0:][:len(s0)]
+		s3 := src[(r+3)*lds+p0:][:len(s0)]
+		for p := range s0 {
+			o := (p0+p)*ld + r
+			dp := d[o : o+4 : o+4]
+			dp[0], dp[1], dp[2], dp[3] = s0[p], s1[p], s2[p], s3[p]
+		}
+	}
+	for ; r < rows; r++ {
+		for p := p0; p < kc; p++ {
+			d[p*ld+r] = src[r*lds+p]
 		}
 	}
 }
