@@ -50,30 +50,18 @@ func (g *Graph) AttentionProbs(q, k *G.Node, heads int, mask *G.Node) *G.Node {
 	op := &fused{key: key, in: in, out: ps,
 		k32: attnProbsFwd[float32](a, mask != nil), k64: attnProbsFwd[float64](a, mask != nil),
 		diff: []bool{true, true, true}}
-	op.grad = func(in G.Nodes, p, gp *G.Node) (G.Nodes, error) {
+	op.grad = func(in G.Nodes, p, gp *G.Node) []gradFn {
 		gq := &fused{key: key + "_grad_q", in: []tensor.Shape{ps, ps, ks}, out: qs,
 			k32: attnProbsGradQK[float32](a, true), k64: attnProbsGradQK[float64](a, true)}
 		gk := &fused{key: key + "_grad_k", in: []tensor.Shape{ps, ps, qs}, out: ks,
 			k32: attnProbsGradQK[float32](a, false), k64: attnProbsGradQK[float64](a, false)}
-		dq, err := applyGrad(gq, p, gp, in[1])
-		if err != nil {
-			return nil, err
+		gm := &fused{key: key + "_grad_mask", in: []tensor.Shape{ps, ps}, out: ms,
+			k32: attnProbsGradMask[float32](a), k64: attnProbsGradMask[float64](a)}
+		return []gradFn{
+			func() (*G.Node, error) { return applyGrad(gq, p, gp, in[1]) },
+			func() (*G.Node, error) { return applyGrad(gk, p, gp, in[0]) },
+			func() (*G.Node, error) { return applyGrad(gm, p, gp) },
 		}
-		dk, err := applyGrad(gk, p, gp, in[0])
-		if err != nil {
-			return nil, err
-		}
-		out := G.Nodes{dq, dk}
-		if len(in) == 3 {
-			gm := &fused{key: key + "_grad_mask", in: []tensor.Shape{ps, ps}, out: ms,
-				k32: attnProbsGradMask[float32](a), k64: attnProbsGradMask[float64](a)}
-			dm, err := applyGrad(gm, p, gp)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, dm)
-		}
-		return out, nil
 	}
 	return g.apply(op, inputs...)
 }
@@ -93,17 +81,15 @@ func (g *Graph) AttentionApply(probs, v *G.Node) *G.Node {
 	key := fmt.Sprintf("attention_apply(heads=%d)", a.h)
 	op := &fused{key: key, in: []tensor.Shape{ps, vs}, out: os,
 		k32: attnApplyFwd[float32](a), k64: attnApplyFwd[float64](a), diff: []bool{true, true}}
-	op.grad = func(in G.Nodes, _, gy *G.Node) (G.Nodes, error) {
+	op.grad = func(in G.Nodes, _, gy *G.Node) []gradFn {
 		gp := &fused{key: key + "_grad_p", in: []tensor.Shape{os, vs}, out: ps,
 			k32: attnApplyGradP[float32](a), k64: attnApplyGradP[float64](a)}
 		gv := &fused{key: key + "_grad_v", in: []tensor.Shape{ps, os}, out: vs,
 			k32: attnApplyGradV[float32](a), k64: attnApplyGradV[float64](a)}
-		dp, err := applyGrad(gp, gy, in[1])
-		if err != nil {
-			return nil, err
+		return []gradFn{
+			func() (*G.Node, error) { return applyGrad(gp, gy, in[1]) },
+			func() (*G.Node, error) { return applyGrad(gv, in[0], gy) },
 		}
-		dv, err := applyGrad(gv, in[0], gy)
-		return G.Nodes{dp, dv}, err
 	}
 	return g.apply(op, probs, v)
 }

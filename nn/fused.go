@@ -29,10 +29,14 @@ type fused struct {
 	out  tensor.Shape
 	k32  kernel[float32]
 	k64  kernel[float64]
-	diff []bool // which inputs have a gradient; nil: none (backward ops)
-	// grad builds the gradient nodes for the inputs (nil where diff is false).
-	grad func(in G.Nodes, out, gy *G.Node) (G.Nodes, error)
+	diff []bool // which inputs get a gradient; nil: none (backward ops)
+	// grad returns, per input, a builder of its gradient node; SymDiff
+	// calls only those of inputs whose diff is true.
+	grad func(in G.Nodes, out, gy *G.Node) []gradFn
 }
+
+// gradFn builds one gradient node.
+type gradFn func() (*G.Node, error)
 
 var _ G.SDOp = (*fused)(nil)
 
@@ -78,7 +82,19 @@ func (op *fused) SymDiff(in G.Nodes, out, gy *G.Node) (G.Nodes, error) {
 	if op.grad == nil {
 		return nil, fmt.Errorf("nn: %s has no gradient", op.key)
 	}
-	return op.grad(in, out, gy)
+	fns := op.grad(in, out, gy)
+	grads := make(G.Nodes, len(in))
+	for i := range in {
+		if i >= len(op.diff) || !op.diff[i] || i >= len(fns) {
+			continue
+		}
+		d, err := fns[i]()
+		if err != nil {
+			return nil, err
+		}
+		grads[i] = d
+	}
+	return grads, nil
 }
 
 func (op *fused) Do(vals ...G.Value) (G.Value, error) {
@@ -134,12 +150,55 @@ func contiguous[T float](v G.Value) ([]T, error) {
 	return data[:n], nil
 }
 
-// apply builds a fused op node, under the graph's sticky error.
+// apply builds a fused op node, under the graph's sticky error. Inputs
+// that no gradient can flow to (frozen parameters and what is computed from
+// them alone) get no backward node.
 func (g *Graph) apply(op *fused, inputs ...*G.Node) *G.Node {
 	if !g.OK(inputs...) {
 		return nil
 	}
+	op.diff = append([]bool(nil), op.diff...)
+	for i, n := range inputs {
+		if i < len(op.diff) && op.diff[i] && !g.needsGrad(n) {
+			op.diff[i] = false
+		}
+	}
 	return g.Do(op.key, func() (*G.Node, error) { return G.ApplyOp(op, inputs...) })
+}
+
+// needsGrad reports whether a gradient can reach n: false for frozen
+// parameters, Int tensors, Gorgonia constants, and nodes computed only
+// from those; true otherwise. Results are memoised per graph.
+func (g *Graph) needsGrad(n *G.Node) bool {
+	if v, ok := g.gradMemo[n]; ok {
+		return v
+	}
+	if g.gradMemo == nil {
+		g.gradMemo = map[*G.Node]bool{}
+		g.frozen = map[*G.Node]bool{}
+	}
+	for p, pn := range g.params {
+		if _, seen := g.frozen[pn]; !seen {
+			g.frozen[pn] = p.Frozen
+		}
+	}
+	var v bool
+	switch {
+	case n.Dtype() == tensor.Int:
+	case g.frozen[n]:
+	case n.IsVar():
+		v = true
+	default:
+		it := g.g.From(n.ID())
+		for it.Next() {
+			if c, ok := it.Node().(*G.Node); ok && g.needsGrad(c) {
+				v = true
+				break
+			}
+		}
+	}
+	g.gradMemo[n] = v
+	return v
 }
 
 // applyGrad builds a backward node inside a SymDiff.

@@ -19,6 +19,7 @@ import (
 type gatherOp struct {
 	v, c, n int
 	scatter bool
+	noGrad  bool // the table is frozen: no backward node
 }
 
 var _ G.SDOp = (*gatherOp)(nil)
@@ -27,7 +28,7 @@ func (op *gatherOp) key() string {
 	if op.scatter {
 		return fmt.Sprintf("scatter_add(v=%d,c=%d,n=%d)", op.v, op.c, op.n)
 	}
-	return fmt.Sprintf("gather(v=%d,c=%d,n=%d)", op.v, op.c, op.n)
+	return fmt.Sprintf("gather(v=%d,c=%d,n=%d,nograd=%t)", op.v, op.c, op.n, op.noGrad)
 }
 
 func (op *gatherOp) Arity() int { return 2 }
@@ -54,13 +55,16 @@ func (op *gatherOp) Hashcode() uint32 {
 }
 func (op *gatherOp) DiffWRT(n int) []bool {
 	d := make([]bool, n)
-	d[0] = !op.scatter
+	d[0] = !op.scatter && !op.noGrad
 	return d
 }
 
 func (op *gatherOp) SymDiff(in G.Nodes, _, gy *G.Node) (G.Nodes, error) {
 	if op.scatter {
 		return nil, fmt.Errorf("nn: %s has no gradient", op.key())
+	}
+	if op.noGrad {
+		return G.Nodes{nil, nil}, nil
 	}
 	back := &gatherOp{v: op.v, c: op.c, n: op.n, scatter: true}
 	dt, err := G.ApplyOp(back, gy, in[1])

@@ -75,6 +75,10 @@ type Graph struct {
 	order  []*Param
 	names  map[string]int
 	err    error
+
+	// gradient reachability memo (see needsGrad in fused.go)
+	gradMemo map[*G.Node]bool
+	frozen   map[*G.Node]bool
 }
 
 // NewGraph starts a graph whose nodes have element type dt (tensor.Float32

@@ -1,6 +1,7 @@
 package nn_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -258,5 +259,47 @@ func TestGatherOutOfRange(t *testing.T) {
 	}
 	if _, err := p.Run(tensor.New(tensor.WithShape(2), tensor.WithBacking([]int{1, 3}))); err != nil {
 		t.Fatalf("program unusable after the error: %v", err)
+	}
+}
+
+// Frozen parameters get no backward nodes: a gradient with respect to the
+// input alone builds no weight-gradient GEMM, and asking for the frozen
+// parameter's gradient is an error.
+func TestFrozenParamsSkipGradients(t *testing.T) {
+	build := func(frozen bool) (*nn.Graph, *G.Node, *G.Node, *nn.Param) {
+		w := nn.NewParam("w", make([]float32, 12), 4, 3)
+		w.Frozen = frozen
+		g := nn.NewGraph(tensor.Float64)
+		x := g.Const("x", make([]float64, 6), 2, 3)
+		loss := g.Sum(g.Linear(g.QuickGELU(x), g.Param(w), nil))
+		if err := g.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return g, x, loss, w
+	}
+	count := func(g *nn.Graph) (n int) {
+		for _, node := range g.Expr().AllNodes() {
+			if op := node.Op(); op != nil && strings.Contains(fmt.Sprint(op), "linear_grad_w") {
+				n++
+			}
+		}
+		return n
+	}
+	for _, frozen := range []bool{false, true} {
+		g, x, loss, _ := build(frozen)
+		if _, err := G.Grad(loss, x); err != nil {
+			t.Fatal(err)
+		}
+		want := 1
+		if frozen {
+			want = 0
+		}
+		if n := count(g); n != want {
+			t.Errorf("frozen=%t: %d weight-gradient nodes, want %d", frozen, n, want)
+		}
+	}
+	g, _, loss, w := build(true)
+	if _, err := G.Grad(loss, g.ParamNode(w)); err == nil {
+		t.Error("gradient with respect to a frozen parameter gave no error")
 	}
 }

@@ -54,11 +54,10 @@ func (g *Graph) activation(x *G.Node, a Activation) *G.Node {
 	n := s.TotalSize()
 	op := &fused{key: a.String(), in: []tensor.Shape{s}, out: s,
 		k32: actFwd[float32](n, a), k64: actFwd[float64](n, a), diff: []bool{true}}
-	op.grad = func(in G.Nodes, _, gy *G.Node) (G.Nodes, error) {
+	op.grad = func(in G.Nodes, _, gy *G.Node) []gradFn {
 		gop := &fused{key: a.String() + "_grad", in: []tensor.Shape{s, s}, out: s,
 			k32: actGrad[float32](n, a), k64: actGrad[float64](n, a)}
-		dx, err := applyGrad(gop, in[0], gy)
-		return G.Nodes{dx}, err
+		return []gradFn{func() (*G.Node, error) { return applyGrad(gop, in[0], gy) }}
 	}
 	return g.apply(op, x)
 }
@@ -90,28 +89,16 @@ func (g *Graph) Linear(x, w, b *G.Node) *G.Node {
 	op := &fused{key: fmt.Sprintf("linear(bias=%t)", b != nil), in: in, out: ys,
 		k32: linearFwd[float32](m, n, k, b != nil), k64: linearFwd[float64](m, n, k, b != nil),
 		diff: []bool{true, true, true}}
-	op.grad = func(in G.Nodes, _, gy *G.Node) (G.Nodes, error) {
+	op.grad = func(in G.Nodes, _, gy *G.Node) []gradFn {
 		gx := &fused{key: "linear_grad_x", in: []tensor.Shape{ys, ws}, out: xs,
 			k32: linearGradX[float32](m, n, k), k64: linearGradX[float64](m, n, k)}
 		gw := &fused{key: "linear_grad_w", in: []tensor.Shape{ys, xs}, out: ws,
 			k32: linearGradW[float32](m, n, k), k64: linearGradW[float64](m, n, k)}
-		dx, err := applyGrad(gx, gy, in[1])
-		if err != nil {
-			return nil, err
+		return []gradFn{
+			func() (*G.Node, error) { return applyGrad(gx, gy, in[1]) },
+			func() (*G.Node, error) { return applyGrad(gw, gy, in[0]) },
+			func() (*G.Node, error) { return applyGrad(colSumOp(ys, m, n), gy) },
 		}
-		dw, err := applyGrad(gw, gy, in[0])
-		if err != nil {
-			return nil, err
-		}
-		out := G.Nodes{dx, dw}
-		if len(in) == 3 {
-			db, err := applyGrad(colSumOp(ys, m, n), gy)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, db)
-		}
-		return out, nil
 	}
 	return g.apply(op, inputs...)
 }
@@ -144,21 +131,16 @@ func (g *Graph) LayerNorm(x, w, b *G.Node, eps float64) *G.Node {
 	op := &fused{key: fmt.Sprintf("layernorm(eps=%g)", eps), in: []tensor.Shape{xs, cs, cs}, out: xs,
 		k32: layerNormFwd[float32](rows, c, eps), k64: layerNormFwd[float64](rows, c, eps),
 		diff: []bool{true, true, true}}
-	op.grad = func(in G.Nodes, _, gy *G.Node) (G.Nodes, error) {
+	op.grad = func(in G.Nodes, _, gy *G.Node) []gradFn {
 		gx := &fused{key: fmt.Sprintf("layernorm_grad_x(eps=%g)", eps), in: []tensor.Shape{xs, cs, xs}, out: xs,
 			k32: layerNormGradX[float32](rows, c, eps), k64: layerNormGradX[float64](rows, c, eps)}
 		gw := &fused{key: fmt.Sprintf("layernorm_grad_w(eps=%g)", eps), in: []tensor.Shape{xs, xs}, out: cs,
 			k32: layerNormGradW[float32](rows, c, eps), k64: layerNormGradW[float64](rows, c, eps)}
-		dx, err := applyGrad(gx, in[0], in[1], gy)
-		if err != nil {
-			return nil, err
+		return []gradFn{
+			func() (*G.Node, error) { return applyGrad(gx, in[0], in[1], gy) },
+			func() (*G.Node, error) { return applyGrad(gw, in[0], gy) },
+			func() (*G.Node, error) { return applyGrad(colSumOp(xs, rows, c), gy) },
 		}
-		dw, err := applyGrad(gw, in[0], gy)
-		if err != nil {
-			return nil, err
-		}
-		db, err := applyGrad(colSumOp(xs, rows, c), gy)
-		return G.Nodes{dx, dw, db}, err
 	}
 	return g.apply(op, x, w, b)
 }
@@ -190,11 +172,10 @@ func (g *Graph) softmax(x *G.Node, axis int, log bool) *G.Node {
 	op := &fused{key: fmt.Sprintf("%s(axis=%d)", kind, axis), in: []tensor.Shape{s}, out: s,
 		k32: softmaxFwd[float32](outer, n, inner, log), k64: softmaxFwd[float64](outer, n, inner, log),
 		diff: []bool{true}}
-	op.grad = func(_ G.Nodes, y, gy *G.Node) (G.Nodes, error) {
+	op.grad = func(_ G.Nodes, y, gy *G.Node) []gradFn {
 		gop := &fused{key: fmt.Sprintf("%s_grad(axis=%d)", kind, axis), in: []tensor.Shape{s, s}, out: s,
 			k32: softmaxGrad[float32](outer, n, inner, log), k64: softmaxGrad[float64](outer, n, inner, log)}
-		dx, err := applyGrad(gop, y, gy)
-		return G.Nodes{dx}, err
+		return []gradFn{func() (*G.Node, error) { return applyGrad(gop, y, gy) }}
 	}
 	return g.apply(op, x)
 }
@@ -247,11 +228,10 @@ func (g *Graph) pool(x *G.Node, key string, p poolWindows) *G.Node {
 	os := tensor.Shape{s[0], s[1], p.oh, p.ow}
 	op := &fused{key: key, in: []tensor.Shape{s}, out: os,
 		k32: poolFwd[float32](planes, p), k64: poolFwd[float64](planes, p), diff: []bool{true}}
-	op.grad = func(_ G.Nodes, _, gy *G.Node) (G.Nodes, error) {
+	op.grad = func(_ G.Nodes, _, gy *G.Node) []gradFn {
 		gop := &fused{key: key + "_grad", in: []tensor.Shape{os}, out: s,
 			k32: poolGrad[float32](planes, p), k64: poolGrad[float64](planes, p)}
-		dx, err := applyGrad(gop, gy)
-		return G.Nodes{dx}, err
+		return []gradFn{func() (*G.Node, error) { return applyGrad(gop, gy) }}
 	}
 	return g.apply(op, x)
 }
@@ -289,38 +269,25 @@ func (g *Graph) ChannelAffine(x, scale, shift *G.Node) *G.Node {
 	op := &fused{key: fmt.Sprintf("channelaffine(scale=%t,shift=%t)", hasScale, hasShift), in: in, out: s,
 		k32: channelAffineFwd[float32](n, c, rest, hasScale, hasShift), k64: channelAffineFwd[float64](n, c, rest, hasScale, hasShift),
 		diff: []bool{true, true, true}}
-	op.grad = func(in G.Nodes, _, gy *G.Node) (G.Nodes, error) {
-		var dx *G.Node
-		var err error
+	op.grad = func(in G.Nodes, _, gy *G.Node) []gradFn {
+		dx := func() (*G.Node, error) { return gy, nil }
 		if hasScale {
 			gx := &fused{key: "channelscale_grad", in: []tensor.Shape{s, cs}, out: s,
 				k32: channelScaleGrad[float32](n, c, rest), k64: channelScaleGrad[float64](n, c, rest)}
-			if dx, err = applyGrad(gx, gy, in[1]); err != nil {
-				return nil, err
-			}
-		} else {
-			dx = gy
+			dx = func() (*G.Node, error) { return applyGrad(gx, gy, in[1]) }
 		}
-		out := G.Nodes{dx}
+		fns := []gradFn{dx}
 		if hasScale {
 			gs := &fused{key: "channelsum(x)", in: []tensor.Shape{s, s}, out: cs,
 				k32: channelSum[float32](n, c, rest, true), k64: channelSum[float64](n, c, rest, true)}
-			ds, err := applyGrad(gs, gy, in[0])
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ds)
+			fns = append(fns, func() (*G.Node, error) { return applyGrad(gs, gy, in[0]) })
 		}
 		if hasShift {
 			gb := &fused{key: "channelsum", in: []tensor.Shape{s}, out: cs,
 				k32: channelSum[float32](n, c, rest, false), k64: channelSum[float64](n, c, rest, false)}
-			db, err := applyGrad(gb, gy)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, db)
+			fns = append(fns, func() (*G.Node, error) { return applyGrad(gb, gy) })
 		}
-		return out, nil
+		return fns
 	}
 	return g.apply(op, inputs...)
 }
@@ -358,7 +325,7 @@ func (g *Graph) Gather(table, idx *G.Node) *G.Node {
 	}
 	ts := table.Shape()
 	return g.Do("gather", func() (*G.Node, error) {
-		return G.ApplyOp(&gatherOp{v: ts[0], c: ts[1], n: idx.Shape()[0]}, table, idx)
+		return G.ApplyOp(&gatherOp{v: ts[0], c: ts[1], n: idx.Shape()[0], noGrad: !g.needsGrad(table)}, table, idx)
 	})
 }
 
