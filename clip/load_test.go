@@ -403,6 +403,29 @@ func TestLoadTokenizerFor(t *testing.T) {
 	if !errors.Is(err, ErrNoVocab) || !strings.Contains(err.Error(), VocabURL) {
 		t.Fatalf("no vocab: %v", err)
 	}
+	// A Hugging Face directory: vocab.json + merges.txt (a tiny vocabulary
+	// with two merges) beside the weights.
+	hf := t.TempDir()
+	enc := map[string]int{}
+	for i, r := range byteRunes {
+		enc[string(r)], enc[string(r)+"</w>"] = i, 256+i
+	}
+	enc["do"], enc["dog</w>"], enc["<|startoftext|>"], enc["<|endoftext|>"] = 512, 513, 514, 515
+	vj, _ := json.Marshal(enc)
+	os.WriteFile(filepath.Join(hf, "vocab.json"), vj, 0o644)
+	os.WriteFile(filepath.Join(hf, "merges.txt"), []byte("#version: 0.2\nd o\ndo g</w>\n"), 0o644)
+	os.WriteFile(filepath.Join(hf, "model.safetensors"), []byte("x"), 0o644)
+	for _, p := range []string{hf, filepath.Join(hf, "model.safetensors")} {
+		tok, err := LoadTokenizerFor(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := tok.Tokenize([]string{"Dog"}, 4, false)
+		if err != nil || ids[0][0] != 514 || ids[0][1] != 513 || ids[0][2] != 515 {
+			t.Errorf("HF tokenizer beside %s: %v %v", p, ids, err)
+		}
+	}
+
 	b, err := os.ReadFile(vocabPath)
 	if err != nil {
 		t.Skipf("%s not found (see ../shared/data/README.md): %v", vocabPath, err)
