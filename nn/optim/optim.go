@@ -63,6 +63,10 @@ func DecayGroups(params []*nn.Param, weightDecay float64) []Group {
 	}
 }
 
+// values is the parameter's float32 backing slice. Unlike nn.Param.Data it
+// also works for scalar (0-d) parameters such as CLIP's logit_scale.
+func values(p *nn.Param) []float32 { return p.Value.Float32s() }
+
 func exemptFromDecay(p *nn.Param) bool {
 	if len(p.Shape()) < 2 {
 		return true
@@ -84,8 +88,8 @@ func checkGrads(groups []Group, grads map[*nn.Param][]float32) error {
 			if !ok {
 				return fmt.Errorf("optim: no gradient for parameter %s", p.Name)
 			}
-			if len(gr) != len(p.Data()) {
-				return fmt.Errorf("optim: gradient for %s has %d values, parameter has %d", p.Name, len(gr), len(p.Data()))
+			if len(gr) != len(values(p)) {
+				return fmt.Errorf("optim: gradient for %s has %d values, parameter has %d", p.Name, len(gr), len(values(p)))
 			}
 		}
 	}
@@ -140,7 +144,7 @@ func (o *AdamW) Step(lr float64, grads map[*nn.Param][]float32) error {
 		stepSize := float32(glr / bc1)
 		decay := float32(1 - glr*g.WeightDecay)
 		for _, p := range g.Params {
-			w := p.Data()
+			w := values(p)
 			gr := grads[p]
 			m, v := o.m[p], o.v[p]
 			if m == nil {
@@ -194,7 +198,7 @@ func (o *SGD) Step(lr float64, grads map[*nn.Param][]float32) error {
 		glr := float32(lrFor(g, lr))
 		wd := float32(g.WeightDecay)
 		for _, p := range g.Params {
-			w := p.Data()
+			w := values(p)
 			gr := grads[p]
 			buf := o.buf[p]
 			first := buf == nil
