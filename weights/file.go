@@ -83,7 +83,7 @@ func openBytes(name string, data []byte) (*File, error) {
 	case len(data) >= 9 && data[8] == '{':
 		f.format = Safetensors
 		err = f.parseSafetensors()
-	case data[0] == 0x80:
+	case data[0] == 0x80 || data[0] == 'L': // PROTO 2+, or protocol 1's text LONG magic
 		f.format = TorchLegacy
 		err = f.parseLegacy()
 	case len(data) > 262 && string(data[257:262]) == "ustar":

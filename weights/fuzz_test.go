@@ -35,7 +35,7 @@ func FuzzSafetensors(f *testing.F) {
 }
 
 func FuzzTorchZip(f *testing.F) {
-	addSeeds(f, "sd_zip.pt", "wrapped.pt", "script.pt", "cuda_tag.pt")
+	addSeeds(f, "sd_zip.pt", "wrapped.pt", "script.pt", "cuda_tag.pt", "proto5_zip.pt")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if file, err := openBytes("fuzz.pt", data); err == nil {
 			materialize(file)
@@ -44,7 +44,7 @@ func FuzzTorchZip(f *testing.F) {
 }
 
 func FuzzLegacy(f *testing.F) {
-	addSeeds(f, "sd_legacy.pt")
+	addSeeds(f, "sd_legacy.pt", "proto1_legacy.pt", "proto4_legacy.pt")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if file, err := openBytes("fuzz.pt", data); err == nil {
 			materialize(file)
@@ -55,7 +55,7 @@ func FuzzLegacy(f *testing.F) {
 // FuzzPickle runs the interpreter alone (TorchScript classes allowed) on the
 // data.pkl records of the fixtures and on hand-made pickles.
 func FuzzPickle(f *testing.F) {
-	for _, n := range []string{"sd_zip.pt", "wrapped.pt", "script.pt"} {
+	for _, n := range []string{"sd_zip.pt", "wrapped.pt", "script.pt", "proto1_zip.pt", "proto5_zip.pt"} {
 		data, err := os.ReadFile(filepath.Join("testdata", n))
 		if err != nil {
 			f.Fatal(err)

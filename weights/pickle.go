@@ -126,6 +126,7 @@ func typeName(v any) string {
 func (u *unpickler) load() (result any, err error) {
 	start := u.pos
 	u.stack, u.marks = u.stack[:0], u.marks[:0]
+	u.memo = map[uint32]any{} // each pickle in a stream has its own memo
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("pickle: internal error at byte %d: %v", u.pos, r)
@@ -316,6 +317,20 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 			if perr != nil {
 				return false, fmt.Errorf("bad INT %q", s)
 			}
+			u.push(v)
+		}
+	case 'L': // LONG (text, protocols 0-1): decimal digits with an optional trailing L
+		var s string
+		if s, err = u.readLine(); err != nil {
+			return false, err
+		}
+		v, ok := new(big.Int).SetString(strings.TrimSuffix(s, "L"), 10)
+		if !ok {
+			return false, fmt.Errorf("bad LONG %q", s)
+		}
+		if v.IsInt64() {
+			u.push(v.Int64())
+		} else {
 			u.push(v)
 		}
 	case 0x8a, 0x8b: // LONG1, LONG4

@@ -11,6 +11,7 @@ here byte by byte following huggingface/safetensors' layout because the
   sd_legacy.pt     the same dict, _use_new_zipfile_serialization=False
   wrapped.pt       {'state_dict': {'module.'+k: v}, 'epoch': .., 'arch': ..}
   script.pt        torch.jit.trace + torch.jit.save, nested fp16/fp32 module
+  proto{1,3,4,5}_{zip,legacy}.pt  a small dict saved with other pickle protocols
   cuda_tag.pt      sd_zip.pt rewritten by zipfile with storage location 'cuda:0'
                    and a different archive prefix
   expected.json    for each file: tensor name, dtype, shape, sha256 of the
@@ -208,6 +209,16 @@ def main():
         for k in sd:
             assert raw_bytes(back[k]) == raw_bytes(sd[k]) and back[k].stride() == sd[k].stride(), (fn, k)
         manifest[fn] = {"format": fmt, "ordered": True, "tensors": [describe(k, v) for k, v in back.items()]}
+
+    # Other pickle protocols (torch.save's pickle_protocol): text LONG/INT in
+    # protocol 1, FRAME/MEMOIZE/STACK_GLOBAL/SHORT_BINUNICODE in 4 and 5.
+    small = collections.OrderedDict(
+        half=torch.randn(3, 4).half(), strided=torch.arange(12.0).reshape(3, 4).t(), long=torch.tensor(7))
+    for proto in [1, 3, 4, 5]:
+        for fn, fmt, zipped in [(f"proto{proto}_zip.pt", "torch-zip", True), (f"proto{proto}_legacy.pt", "torch-legacy", False)]:
+            torch.save(small, fn, pickle_protocol=proto, _use_new_zipfile_serialization=zipped)
+            back = torch.load(fn)
+            manifest[fn] = {"format": fmt, "ordered": True, "tensors": [describe(k, v) for k, v in back.items()]}
 
     inner = Net().state_dict()
     wrapped = {"epoch": 3, "arch": "net", "state_dict": collections.OrderedDict(("module." + k, v) for k, v in inner.items())}
