@@ -494,3 +494,21 @@ func TestNPY(t *testing.T) {
 		t.Errorf("not npy: %v", err)
 	}
 }
+
+// TestLoadModulePrefix: a safetensors file whose names all carry DDP's
+// "module." prefix loads like the plain one.
+func TestLoadModulePrefix(t *testing.T) {
+	rn := readLoadFixture(t, "rn")
+	path := mutated(t, "rn_legacy.pt", func(mem *weights.Memory, src weights.Source) {
+		for _, n := range src.Names() {
+			tt, _ := src.Tensor(n)
+			d, _ := tt.Float32()
+			mem.Add(weights.NewFloat32("module."+n, tt.Shape, d))
+		}
+	})
+	m, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkModel(t, m, rn, &rn.loadExpected)
+}
