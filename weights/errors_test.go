@@ -134,7 +134,11 @@ func torchZip(t *testing.T, pkl string, records map[string][]byte) []byte {
 	}
 	add("archive/data.pkl", []byte(pkl))
 	for k, v := range records {
-		add("archive/data/"+k, v)
+		if rest, ok := strings.CutPrefix(k, "/"); ok { // other records of the archive
+			add("archive/"+rest, v)
+		} else {
+			add("archive/data/"+k, v)
+		}
 	}
 	add("archive/version", []byte("3\n"))
 	if err := w.Close(); err != nil {
@@ -152,6 +156,13 @@ func TestTorchZipHandMade(t *testing.T) {
 	}
 	if w, ok := f.Tensor("w"); !ok || w.String() != "w F32 [2 2]" {
 		t.Fatalf("hand-made zip: %v", w)
+	}
+	// Python 2 pickles OrderedDict as OrderedDict([[k, v], …]) (lists, not tuples).
+	py2 := "\x80\x02ccollections\nOrderedDict\n(](U\x01w" + pTensor("FloatStorage", "0", 4, 0, []int{4}, []int{1}) + "lat" + "R."
+	if f, err := openBytes("py2.pt", torchZip(t, py2, rec)); err != nil {
+		t.Errorf("Python 2 OrderedDict: %v", err)
+	} else if _, ok := f.Tensor("w"); !ok {
+		t.Errorf("Python 2 OrderedDict: names %v", f.Names())
 	}
 	cases := []struct{ name, pkl, want string }{
 		{"view past storage", pDict(pStr("w"), pTensor("FloatStorage", "0", 4, 0, []int{2, 3}, []int{3, 1})),
@@ -182,6 +193,12 @@ func TestTorchZipHandMade(t *testing.T) {
 		_, err := openBytes("bad.pt", torchZip(t, c.pkl, rec))
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "bad.pt") {
 			t.Errorf("%s: error %v\nwant it to name bad.pt and contain %q", c.name, err, c.want)
+		}
+	}
+	for order, ok := range map[string]bool{"little": true, "big": false} {
+		_, err := openBytes("bo.pt", torchZip(t, pDict(), map[string][]byte{"/byteorder": []byte(order)}))
+		if (err == nil) != ok || !ok && !strings.Contains(err.Error(), `byteorder "big" is not supported`) {
+			t.Errorf("byteorder %s: %v", order, err)
 		}
 	}
 	noPkl := torchZip(t, "", nil)

@@ -734,6 +734,9 @@ func call(f any, args pyTuple) (any, error) {
 			}
 			for _, kv := range l.items {
 				p, ok := kv.(pyTuple)
+				if pl, isList := kv.(*pyList); isList { // Python 2 pickles [k, v] lists
+					p, ok = pyTuple(pl.items), true
+				}
 				if !ok || len(p) != 2 {
 					return nil, fmt.Errorf("OrderedDict item is not a pair")
 				}

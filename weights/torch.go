@@ -51,6 +51,19 @@ func (f *File) parseTorchZip() error {
 	if entries["constants.pkl"] != nil {
 		f.format = TorchScript
 	}
+	if bo := entries["byteorder"]; bo != nil {
+		r, err := f.zipRecord(bo)
+		if err != nil {
+			return err
+		}
+		b, err := r.bytes()
+		if err != nil {
+			return err
+		}
+		if string(b) != "little" {
+			return fmt.Errorf("byteorder %q is not supported (only little-endian)", b)
+		}
+	}
 	pklEntry := entries["data.pkl"]
 	if pklEntry == nil {
 		return fmt.Errorf("zip archive has no %s/data.pkl (not a PyTorch file)", prefix)
