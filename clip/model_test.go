@@ -147,6 +147,13 @@ func TestParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertParity(t, "image embedding", img, npy(t, name+"_image_embedding"), []int{n, cfg.EmbedDim})
+			// The last image alone (a batch-1 graph) gives the same embedding.
+			r := cfg.Vision.ImageSize
+			last, err := m.EncodeImage(pix.F32()[(n-1)*3*r*r:], 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nntest.AssertClose(t, last, img[(n-1)*cfg.EmbedDim:], 1e-5)
 
 			rows := npyTokens(t, name+"_tokens")
 			txt, err := m.EncodeText(rows)
