@@ -146,3 +146,25 @@ func TestGradCheckCatchesWrongGradient(t *testing.T) {
 		return g.Do("inverse", func() (*G.Node, error) { return G.Inverse(g.Sqrt(in[0])) })
 	}, in)
 }
+
+// Sizes large enough for the kernels' multi-goroutine paths: float32
+// against float64 on forward and backward (run with -race too).
+func TestParallelKernels(t *testing.T) {
+	r := nntest.RandInput
+	cases := []gradCase{
+		{"linear", func(g *nn.Graph, in []*G.Node) *G.Node { return g.Linear(in[0], in[1], in[2]) }, []nntest.Input{r(64, 96), r(80, 96), r(80)}},
+		{"layernorm", func(g *nn.Graph, in []*G.Node) *G.Node { return g.LayerNorm(in[0], in[1], in[2], 1e-5) }, []nntest.Input{r(64, 512), r(512), r(512)}},
+		{"softmax", func(g *nn.Graph, in []*G.Node) *G.Node { return g.Softmax(in[0], 1) }, []nntest.Input{r(16, 64, 32)}},
+		{"logsoftmax", func(g *nn.Graph, in []*G.Node) *G.Node { return g.LogSoftmax(in[0], -1) }, []nntest.Input{r(64, 512)}},
+		{"gelu", func(g *nn.Graph, in []*G.Node) *G.Node { return g.GELU(in[0]) }, []nntest.Input{r(64, 1024)}},
+		{"avgpool", func(g *nn.Graph, in []*G.Node) *G.Node { return g.AvgPool2d(in[0], 3, 2, 1) }, []nntest.Input{r(4, 16, 32, 32)}},
+		{"adaptivepool", func(g *nn.Graph, in []*G.Node) *G.Node { return g.AdaptiveAvgPool2d(in[0], 7, 7) }, []nntest.Input{r(4, 16, 30, 30)}},
+		{"channelaffine", func(g *nn.Graph, in []*G.Node) *G.Node { return g.ChannelAffine(in[0], in[1], in[2]) }, []nntest.Input{r(4, 16, 32, 32), r(16), r(16)}},
+		{"attention", func(g *nn.Graph, in []*G.Node) *G.Node {
+			return g.AttentionApply(g.AttentionProbs(in[0], in[1], 4, in[3]), in[2])
+		}, []nntest.Input{r(2, 20, 64), r(2, 24, 64), r(2, 24, 64), r(20, 24)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { nntest.Float32Check(t, 1e-5, c.build, c.inputs...) })
+	}
+}
