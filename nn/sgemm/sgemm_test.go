@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -59,10 +61,17 @@ func (tc gemmCase) String() string {
 	return fmt.Sprintf("tA=%v,tB=%v,%dx%dx%d,alpha=%g,beta=%g,pad=%d", tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, tc.beta, tc.pad)
 }
 
-// check runs tc on kern and compares every element of C (and the untouched
-// padding) with the float64 reference.
+// check runs tc on kern and fails the test on any mismatch.
 func (tc gemmCase) check(t *testing.T, kern kernel, r *rand.Rand) {
 	t.Helper()
+	if err := tc.verify(kern, r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// verify runs tc on kern and compares every element of C (and the untouched
+// padding) with the float64 reference.
+func (tc gemmCase) verify(kern kernel, r *rand.Rand) error {
 	aRows, aCols := tc.m, tc.k
 	if tc.transA {
 		aRows, aCols = tc.k, tc.m
@@ -84,30 +93,29 @@ func (tc gemmCase) check(t *testing.T, kern kernel, r *rand.Rand) {
 	orig := append([]float32(nil), c...)
 	want := naive(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
 	if err := sgemmWith(kern, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc); err != nil {
-		t.Fatalf("%s %v: %v", kern.name, tc, err)
+		return fmt.Errorf("%s %v: %w", kern.name, tc, err)
 	}
 	// Each product term is below 1 in magnitude; float32 accumulation error
 	// grows at most about linearly with k.
 	tol := 1e-5 * float64(max(tc.k, 1)) * math.Max(1, math.Abs(float64(tc.alpha)))
 	tol += 1e-6 * math.Abs(float64(tc.beta))
-	var worst float64
 	for i := 0; i < tc.m; i++ {
 		for j := 0; j < ldc; j++ {
 			got := c[i*ldc+j]
 			if j >= tc.n {
 				if math.Float32bits(got) != math.Float32bits(orig[i*ldc+j]) {
-					t.Fatalf("%s %v: padding C[%d][%d] changed from %v to %v", kern.name, tc, i, j, orig[i*ldc+j], got)
+					return fmt.Errorf("%s %v: padding C[%d][%d] changed from %v to %v", kern.name, tc, i, j, orig[i*ldc+j], got)
 				}
 				continue
 			}
 			w := want[i*tc.n+j]
 			d := math.Abs(float64(got) - w)
 			if !(d <= tol*math.Max(1, math.Abs(w))) {
-				t.Fatalf("%s %v: C[%d][%d] = %v, want %v (diff %.3g, tol %.3g)", kern.name, tc, i, j, got, w, d, tol)
+				return fmt.Errorf("%s %v: C[%d][%d] = %v, want %v (diff %.3g, tol %.3g)", kern.name, tc, i, j, got, w, d, tol)
 			}
-			worst = math.Max(worst, d)
 		}
 	}
+	return nil
 }
 
 func allTrans(f func(transA, transB bool)) {
@@ -253,4 +261,39 @@ func TestKernelChoice(t *testing.T) {
 		names[i] = k.name
 	}
 	t.Logf("kernels on this CPU: %v (using %s)", names, Kernel())
+}
+
+// TestSgemmThreads checks the parallel split for several GOMAXPROCS values,
+// including ones whose grid leaves threads idle.
+func TestSgemmThreads(t *testing.T) {
+	r := rand.New(rand.NewSource(6))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 3, 8} {
+		runtime.GOMAXPROCS(procs)
+		for _, d := range [][3]int{{97, 130, 100}, {20, 700, 90}, {600, 20, 90}} {
+			tc := gemmCase{transB: true, m: d[0], n: d[1], k: d[2], alpha: 1, beta: 0.25}
+			tc.check(t, active, r)
+		}
+	}
+}
+
+// TestSgemmConcurrent runs calls from several goroutines at once (run it
+// with -race); each checks its own result.
+func TestSgemmConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(seed int64) {
+			defer wg.Done()
+			r := rand.New(rand.NewSource(seed))
+			for i := 0; i < 3; i++ {
+				tc := gemmCase{m: 60 + i, n: 90, k: 120, alpha: 1, beta: 0}
+				if err := tc.verify(active, r); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(int64(w))
+	}
+	wg.Wait()
 }
