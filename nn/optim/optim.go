@@ -14,6 +14,7 @@ package optim
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/goclip/goclip/nn"
@@ -231,14 +232,11 @@ func (o *SGD) Step(lr float64, grads map[*nn.Param][]float32) error {
 // maxNorm, as torch.nn.utils.clip_grad_norm_ does (coefficient
 // maxNorm/(norm+1e-6), applied only when below 1). It returns the norm
 // before clipping.
+//
+// The sum runs over the parameters sorted by name, so the result does not
+// depend on map order (resumed runs stay bit-identical).
 func ClipGlobalNorm(grads map[*nn.Param][]float32, maxNorm float64) float64 {
-	var ss float64
-	for _, g := range grads {
-		for _, x := range g {
-			ss += float64(x) * float64(x)
-		}
-	}
-	norm := math.Sqrt(ss)
+	norm := GlobalNorm(grads)
 	coef := maxNorm / (norm + 1e-6)
 	if coef < 1 {
 		c := float32(coef)
@@ -249,6 +247,23 @@ func ClipGlobalNorm(grads map[*nn.Param][]float32, maxNorm float64) float64 {
 		}
 	}
 	return norm
+}
+
+// GlobalNorm is the joint L2 norm of all gradients, summed in parameter
+// name order (deterministic).
+func GlobalNorm(grads map[*nn.Param][]float32) float64 {
+	ps := make([]*nn.Param, 0, len(grads))
+	for p := range grads {
+		ps = append(ps, p)
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
+	var ss float64
+	for _, p := range ps {
+		for _, x := range grads[p] {
+			ss += float64(x) * float64(x)
+		}
+	}
+	return math.Sqrt(ss)
 }
 
 // Schedule maps a step number (0-based) to a learning rate.
