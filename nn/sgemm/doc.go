@@ -22,6 +22,8 @@
 //   - portable Go: 4×4 tile, used on other CPUs and with the purego build tag.
 //
 // Blocking: KC = 256, MC = the largest multiple of MR ≤ 168, NC = 4096.
+// Packing that transposes (row-major A, and B when transB is set) moves 8×8
+// blocks with an AVX unpack/shuffle/permute sequence; the rest is copy().
 // Packed panels are zero-padded to whole tiles; tiles that overhang the edge
 // of C are computed into a small buffer and only their valid part is merged,
 // so edges cost no extra code paths in the kernels. Packing buffers come from
