@@ -11,6 +11,10 @@
 // types, OrderedDict, TorchScript module classes); anything else is an error,
 // never code execution.
 //
+// An open File is immutable: its tensors may be read from several goroutines
+// at once. Stored zip records and legacy storages are used in place without
+// checking their CRC; compressed records are inflated and checked on read.
+//
 // Strict helps model constructors load strictly: it records missing,
 // mis-shaped and unused tensors and reports them together in one error.
 package weights

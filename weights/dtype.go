@@ -122,8 +122,9 @@ func decodeFloat32(dst []float32, raw []byte, d DType) error {
 			dst[i] = table[uint16(raw[2*i])|uint16(raw[2*i+1])<<8]
 		}
 	case BF16:
+		raw = raw[:2*n]
 		for i := range dst {
-			dst[i] = BFloat16ToFloat32(le.Uint16(raw[2*i:]))
+			dst[i] = math.Float32frombits(uint32(raw[2*i])<<16 | uint32(raw[2*i+1])<<24)
 		}
 	case F64:
 		for i := range dst {

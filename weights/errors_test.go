@@ -4,6 +4,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
+	"math"
+	"slices"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,11 +124,15 @@ func expDAG(n int) string {
 }
 
 func torchZip(t *testing.T, pkl string, records map[string][]byte) []byte {
+	return torchZipMethod(t, pkl, records, zip.Store)
+}
+
+func torchZipMethod(t *testing.T, pkl string, records map[string][]byte, method uint16) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w := zip.NewWriter(&b)
 	add := func(name string, data []byte) {
-		fw, err := w.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+		fw, err := w.CreateHeader(&zip.FileHeader{Name: name, Method: method})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,5 +263,45 @@ func TestLegacyCorrupt(t *testing.T) {
 		t.Error("short storage accepted")
 	} else {
 		t.Log(err)
+	}
+}
+
+// TestDeflatedRecords reads a zip whose records are compressed (torch writes
+// them stored, other tools may not): data is inflated lazily and CRC-checked.
+func TestDeflatedRecords(t *testing.T) {
+	raw := make([]byte, 4*6)
+	for i := range 6 {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(float32(i)))
+	}
+	pkl := pDict(pStr("w"), pTensor("FloatStorage", "0", 6, 0, []int{2, 3}, []int{3, 1}),
+		pStr("wt"), pTensor("FloatStorage", "0", 6, 0, []int{3, 2}, []int{1, 3}))
+	data := torchZipMethod(t, pkl, map[string][]byte{"0": raw}, zip.Deflate)
+	f, err := openBytes("deflated.pt", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := f.Tensor("w")
+	wt, _ := f.Tensor("wt")
+	a, err1 := w.Float32()
+	b, err2 := wt.Float32()
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if !slices.Equal(a, []float32{0, 1, 2, 3, 4, 5}) || !slices.Equal(b, []float32{0, 3, 1, 4, 2, 5}) {
+		t.Errorf("w = %v, wt = %v", a, b)
+	}
+	// Corrupt the compressed storage: materializing must fail, naming the tensor.
+	// The first occurrence of the name is the local header; the deflated
+	// bytes follow it directly (Go's writer adds no extra field).
+	k := bytes.Index(data, []byte("archive/data/0")) + len("archive/data/0")
+	bad := append([]byte(nil), data...)
+	bad[k+2] ^= 0xff
+	g, err := openBytes("deflated.pt", bad)
+	if err != nil {
+		t.Fatalf("corrupt record data should only fail when read: %v", err)
+	}
+	w, _ = g.Tensor("w")
+	if _, err := w.Float32(); err == nil || !strings.Contains(err.Error(), `tensor "w"`) {
+		t.Errorf("corrupt deflated record: %v", err)
 	}
 }

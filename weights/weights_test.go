@@ -448,3 +448,37 @@ func TestStrict(t *testing.T) {
 		t.Errorf("all used: %v", err)
 	}
 }
+
+func TestAsFloat32(t *testing.T) {
+	f, err := Open("testdata/sd_zip.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	conv := AsFloat32(f)
+	if !slices.Equal(conv.Names(), f.Names()) {
+		t.Fatal("names differ")
+	}
+	for _, n := range f.Names() {
+		a, _ := f.Tensor(n)
+		b, _ := conv.Tensor(n)
+		want := a.DType
+		if a.DType.IsFloat() {
+			want = F32
+		}
+		if b.DType != want || !slices.Equal(a.Shape, b.Shape) {
+			t.Errorf("%s: %s %v from %s %v", n, b.DType, b.Shape, a.DType, a.Shape)
+		}
+		va, _ := a.Float32()
+		vb, err := b.Float32()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range va {
+			if math.Float32bits(va[i]) != math.Float32bits(vb[i]) {
+				t.Errorf("%s[%d]: %g vs %g", n, i, vb[i], va[i])
+				break
+			}
+		}
+	}
+}
