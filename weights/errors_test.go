@@ -5,9 +5,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
-	"slices"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
