@@ -71,3 +71,23 @@ func BenchmarkKernels(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSgemmSmall covers per-head attention products (single-threaded
+// path): scores Q·Kᵀ (50×64·64×50) and weights·V (50×50·50×64), and a tiny one.
+func BenchmarkSgemmSmall(b *testing.B) {
+	for _, s := range [][3]int{{50, 64, 50}, {50, 50, 64}, {8, 8, 8}} {
+		name := fmt.Sprintf("%dx%dx%d", s[0], s[1], s[2])
+		b.Run(name+"/goclip", func(b *testing.B) {
+			benchGemm(b, s, true, func(tB bool, m, n, k int, a, bm, c []float32) {
+				if err := Sgemm(false, tB, m, n, k, 1, a, k, bm, k, 0, c, n); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+		b.Run(name+"/gonum", func(b *testing.B) {
+			benchGemm(b, s, true, func(tB bool, m, n, k int, a, bm, c []float32) {
+				gonum.Implementation{}.Sgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, k, bm, k, 0, c, n)
+			})
+		})
+	}
+}
