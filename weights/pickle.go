@@ -1,6 +1,7 @@
 package weights
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -161,8 +162,11 @@ func (u *unpickler) read(n int) ([]byte, error) {
 	return b, nil
 }
 
+// maxTextArg bounds text arguments (GLOBAL names, text INT/LONG).
+const maxTextArg = 4096
+
 func (u *unpickler) readLine() (string, error) {
-	i := strings.IndexByte(string(u.data[u.pos:min(len(u.data), u.pos+256)]), '\n')
+	i := bytes.IndexByte(u.data[u.pos:min(len(u.data), u.pos+maxTextArg)], '\n')
 	if i < 0 {
 		return "", fmt.Errorf("unterminated text argument")
 	}

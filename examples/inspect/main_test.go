@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,5 +75,27 @@ func TestErrors(t *testing.T) {
 		if err := run(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v: no error", args)
 		}
+	}
+}
+
+// TestExitCode runs main in a subprocess: an unreadable file must print a
+// clear error on stderr and exit with status 1.
+func TestExitCode(t *testing.T) {
+	if os.Getenv("INSPECT_RUN_MAIN") == "1" {
+		os.Args = []string{"inspect", "/nonexistent/model.pt"}
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestExitCode$")
+	cmd.Env = append(os.Environ(), "INSPECT_RUN_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v", err)
+	}
+	if want := "inspect: weights: open /nonexistent/model.pt"; !strings.HasPrefix(stderr.String(), want) {
+		t.Errorf("stderr %q, want prefix %q", stderr.String(), want)
 	}
 }
