@@ -2,6 +2,7 @@ package clip
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -233,5 +234,42 @@ func TestParityResNetIntermediates(t *testing.T) {
 	_, err = m.ImageFeatures(other, 1, FeatureRequest{Height: h, Width: w, Embedding: true})
 	if err == nil || !strings.Contains(err.Error(), "64×64") {
 		t.Errorf("pooled embedding at %d×%d: err %v, want one naming 64×64", h, w, err)
+	}
+}
+
+func TestConcurrentEncode(t *testing.T) {
+	m := loadFixtureModel(t, "vit")
+	pix := npy(t, "vit_pixels").F32()
+	rows := npyTokens(t, "vit_tokens")
+	want, err := m.EncodeImage(pix, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTxt, err := m.EncodeText(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			var got, ref []float32
+			var err error
+			if i%2 == 0 {
+				got, err = m.EncodeImage(pix, 2)
+				ref = want
+			} else {
+				got, err = m.EncodeText(rows)
+				ref = wantTxt
+			}
+			if err == nil && !slices.Equal(got, ref) {
+				err = fmt.Errorf("goroutine %d: result differs from the sequential one", i)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

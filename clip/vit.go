@@ -63,6 +63,11 @@ type Taps struct {
 	Probs  []*G.Node
 }
 
+// VisionTaps is Taps for an image transformer: Tokens[i] (N, grid²+1, W)
+// is the output of block i (token 0 = class token), Probs[i]
+// (N, Heads, T, T) its attention probabilities.
+type VisionTaps = Taps
+
 // Forward runs every block on x (B, T, W); taps may be nil.
 func (t *Transformer) Forward(g *nn.Graph, x, mask *G.Node, taps *Taps) *G.Node {
 	for _, b := range t.Blocks {
