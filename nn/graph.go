@@ -47,8 +47,8 @@ func ZeroParam(name string, shape ...int) *Param {
 	return NewParam(name, make([]float32, n), shape...)
 }
 
-// Data returns the parameter's float32 backing slice.
-func (p *Param) Data() []float32 { return p.Value.Data().([]float32) }
+// Data returns the parameter's float32 backing slice (length 1 for scalars).
+func (p *Param) Data() []float32 { return p.Value.Float32s() }
 
 // Shape returns the parameter's shape.
 func (p *Param) Shape() tensor.Shape { return p.Value.Shape() }
