@@ -207,6 +207,14 @@ func TestTorchZipHandMade(t *testing.T) {
 			t.Errorf("byteorder %s: %v", order, err)
 		}
 	}
+	var old bytes.Buffer
+	zw := zip.NewWriter(&old)
+	zw.Create("m/model.json")
+	zw.Create("m/attributes.pkl")
+	zw.Close()
+	if _, err := openBytes("old.pt", old.Bytes()); err == nil || !strings.Contains(err.Error(), "PyTorch < 1.4 (model.json)") {
+		t.Errorf("old TorchScript: %v", err)
+	}
 	noPkl := torchZip(t, "", nil)
 	if _, err := openBytes("x.zip", bytes.Replace(noPkl, []byte("data.pkl"), []byte("data.txt"), -1)); err == nil ||
 		!strings.Contains(err.Error(), "no archive/data.pkl") {

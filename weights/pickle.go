@@ -719,7 +719,8 @@ func (u *unpickler) global(mod, name string) (any, error) {
 	case u.torchScript && (mod == "__torch__" || strings.HasPrefix(mod, "__torch__.")):
 		return pyClass{mod + "." + name}, nil
 	}
-	return nil, fmt.Errorf("global %s.%s is not allowed", mod, name)
+	return nil, fmt.Errorf("global %s.%s is not allowed (only tensors, dicts of tensors and TorchScript modules are read; "+
+		"for a pickled nn.Module, save its state_dict() instead)", mod, name)
 }
 
 // call applies a whitelisted callable (REDUCE).

@@ -66,6 +66,9 @@ func (f *File) parseTorchZip() error {
 	}
 	pklEntry := entries["data.pkl"]
 	if pklEntry == nil {
+		if entries["model.json"] != nil {
+			return fmt.Errorf("TorchScript archive from PyTorch < 1.4 (model.json) is not supported; re-save it with torch.jit.save in a newer PyTorch")
+		}
 		return fmt.Errorf("zip archive has no %s/data.pkl (not a PyTorch file)", prefix)
 	}
 	pkl, err := f.zipRecord(pklEntry)
