@@ -23,6 +23,9 @@ func gemm32(transA, transB bool, m, n, k int, alpha float32, a []float32, lda in
 	if m == 0 || n == 0 {
 		return
 	}
+	if transB && m*n*k >= transposeMin {
+		b, ldb, transB = transposed(b, ldb, n, k), n, false
+	}
 	blasImpl.Sgemm(trans(transA), trans(transB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
@@ -31,7 +34,33 @@ func gemm64(transA, transB bool, m, n, k int, alpha float64, a []float64, lda in
 	if m == 0 || n == 0 {
 		return
 	}
+	if transB && m*n*k >= transposeMin {
+		b, ldb, transB = transposed(b, ldb, n, k), n, false
+	}
 	blasImpl.Dgemm(trans(transA), trans(transB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// transposeMin is the product size above which a transposed B is copied
+// to row-major (k, n) first: gonum's NoTrans×Trans path uses dot products
+// and runs 2–3× slower than its NoTrans×NoTrans path at Linear sizes.
+const transposeMin = 1 << 20
+
+// transposed copies the (n, k) matrix b (leading dimension ldb) into a new
+// row-major (k, n) matrix.
+func transposed[T float](b []T, ldb, n, k int) []T {
+	t := make([]T, k*n)
+	const blk = 32
+	for i0 := 0; i0 < n; i0 += blk {
+		for j0 := 0; j0 < k; j0 += blk {
+			for i := i0; i < min(i0+blk, n); i++ {
+				row := b[i*ldb:]
+				for j := j0; j < min(j0+blk, k); j++ {
+					t[j*n+i] = row[j]
+				}
+			}
+		}
+	}
+	return t
 }
 
 // gemm dispatches on the element type.
