@@ -136,7 +136,8 @@ func (f *File) NumParams() int64 {
 }
 
 // Close releases the mapping. Raw slices obtained earlier become invalid;
-// Float32/Float64 results stay valid.
+// Float32/Float64 results stay valid. Close must not run concurrently with
+// reads of the file's tensors.
 func (f *File) Close() error {
 	if f.closed.Swap(true) {
 		return nil
