@@ -83,8 +83,7 @@ func BenchmarkOpenOnly(b *testing.B) {
 // torch zip, gathered into C order.
 func BenchmarkTorchZipStridedFloat32(b *testing.B) {
 	const rows, cols = 2048, 2048
-	t := &testing.T{}
-	data := torchZip(t, pDict(pStr("w"), pTensor("FloatStorage", "0", rows*cols, 0, []int{cols, rows}, []int{1, cols})),
+	data := torchZip(b, pDict(pStr("w"), pTensor("FloatStorage", "0", rows*cols, 0, []int{cols, rows}, []int{1, cols})),
 		map[string][]byte{"0": make([]byte, 4*rows*cols)})
 	f, err := openBytes("bench.pt", data)
 	if err != nil {

@@ -123,11 +123,11 @@ func expDAG(n int) string {
 	return s + "h\x00."
 }
 
-func torchZip(t *testing.T, pkl string, records map[string][]byte) []byte {
+func torchZip(t testing.TB, pkl string, records map[string][]byte) []byte {
 	return torchZipMethod(t, pkl, records, zip.Store)
 }
 
-func torchZipMethod(t *testing.T, pkl string, records map[string][]byte, method uint16) []byte {
+func torchZipMethod(t testing.TB, pkl string, records map[string][]byte, method uint16) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w := zip.NewWriter(&b)

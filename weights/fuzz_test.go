@@ -36,6 +36,10 @@ func FuzzSafetensors(f *testing.F) {
 
 func FuzzTorchZip(f *testing.F) {
 	addSeeds(f, "sd_zip.pt", "wrapped.pt", "script.pt", "cuda_tag.pt", "proto5_zip.pt")
+	rec := map[string][]byte{"0": make([]byte, 24)}
+	f.Add(torchZip(f, pDict(pStr("w"), pTensor("FloatStorage", "0", 6, 0, []int{2, 3}, []int{3, 1})), rec))
+	f.Add(torchZip(f, pDict(pStr("w"), pTensor("HalfStorage", "0", 12, 1, []int{3, 2}, []int{1, 3})), rec))
+	f.Add(torchZipMethod(f, pDict(pStr("w"), pTensor("FloatStorage", "0", 6, 0, []int{6}, []int{1})), rec, zip.Deflate))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if file, err := openBytes("fuzz.pt", data); err == nil {
 			materialize(file)
