@@ -313,3 +313,22 @@ func TestDeflatedRecords(t *testing.T) {
 		t.Errorf("corrupt deflated record: %v", err)
 	}
 }
+
+// TestLegacyViewOffsetOverflow: a legacy storage view whose offset would
+// overflow when scaled to bytes must be rejected, not sliced.
+func TestLegacyViewOffsetOverflow(t *testing.T) {
+	rec := &record{size: 16, data: make([]byte, 16)}
+	f := &File{data: make([]byte, 64)}
+	s := &pyStorage{key: "0", dtype: F64, numel: 1, offset: 1 << 61}
+	_, err := f.viewTensor("w", &pyTensor{storage: s, size: []int64{1}, stride: []int64{1}}, rec)
+	if err == nil || !strings.Contains(err.Error(), `tensor "w": storage "0" claims`) {
+		t.Errorf("offset overflow: %v", err)
+	}
+}
+
+func TestNewFloat32Mismatch(t *testing.T) {
+	bad := NewFloat32("w", []int{2, 3}, []float32{1, 2})
+	if _, err := bad.Float32(); err == nil || !strings.Contains(err.Error(), `tensor "w": have 8 bytes, want 24`) {
+		t.Errorf("mismatch: %v", err)
+	}
+}

@@ -97,13 +97,10 @@ func (t *Tensor) renamed(name string) *Tensor {
 	return &c
 }
 
-// NewFloat32 returns an F32 tensor backed by data (not copied).
-// It panics if len(data) does not match the shape, which is a programming error.
+// NewFloat32 returns an F32 tensor backed by data (not copied). If len(data)
+// does not match the shape, Raw and Float32 report it as an error.
 func NewFloat32(name string, shape []int, data []float32) *Tensor {
 	t := &Tensor{Name: name, DType: F32, Shape: append([]int(nil), shape...), f32: data}
-	if t.NumElements() != len(data) {
-		panic(fmt.Sprintf("weights.NewFloat32(%q): %d values for shape %v", name, len(data), shape))
-	}
 	if data == nil {
 		t.f32 = []float32{}
 	}

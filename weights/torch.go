@@ -353,7 +353,7 @@ func (f *File) viewTensor(name string, p *pyTensor, rec *record) (*Tensor, error
 	}
 	s := p.storage
 	es := int64(s.dtype.Size())
-	if s.numel > rec.size/es || (s.offset+s.numel)*es > rec.size {
+	if s.numel > rec.size/es || s.offset > rec.size/es-s.numel {
 		return nil, fmt.Errorf("tensor %q: storage %q claims %d %s elements, record holds %d bytes", name, s.key, s.numel, s.dtype, rec.size)
 	}
 	shape := make([]int, len(p.size))
