@@ -1,0 +1,181 @@
+package synth
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+func TestRenderDeterministic(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 20 {
+		s := Random(r)
+		a, err := s.Render(32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.Render(32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Pix, b.Pix) {
+			t.Fatalf("%+v renders differently twice", s)
+		}
+		s.Seed++
+		c, _ := s.Render(32)
+		if bytes.Equal(a.Pix, c.Pix) {
+			t.Fatalf("%+v: another seed gives the same pixels", s)
+		}
+	}
+}
+
+// TestRenderContent checks the pixels: the shape's colour at its centre,
+// the background in the far corner, and a large shape covering more pixels
+// than a small one.
+func TestRenderContent(t *testing.T) {
+	for shape := range Shapes {
+		for colour, c := range Colours {
+			var area [2]int
+			for size := range Sizes {
+				s := Sample{Shape: shape, Colour: colour, Size: size, Position: 4, Background: 0, Seed: uint64(7 * shape)}
+				img, err := s.Render(32)
+				if err != nil {
+					t.Fatal(err)
+				}
+				px := img.RGBAAt(16, 16)
+				got := [3]uint8{px.R, px.G, px.B}
+				for ch := range 3 {
+					if d := int(got[ch]) - int(c.RGB[ch]); d > ColourJitter || d < -ColourJitter {
+						t.Fatalf("%s: centre pixel %v, want %v ± %d", s.Caption(), got, c.RGB, ColourJitter)
+					}
+				}
+				if corner := img.RGBAAt(0, 0); corner.R != Backgrounds[0].Grey || corner.G != corner.R || corner.B != corner.R {
+					t.Fatalf("%s: corner pixel %v, want the background grey %d", s.Caption(), corner, Backgrounds[0].Grey)
+				}
+				for i := 0; i < len(img.Pix); i += 4 {
+					if img.Pix[i] != Backgrounds[0].Grey || img.Pix[i+1] != Backgrounds[0].Grey || img.Pix[i+2] != Backgrounds[0].Grey {
+						area[size]++
+					}
+				}
+			}
+			if area[1] < 2*area[0] {
+				t.Fatalf("%s %s: large covers %d pixels, small %d; want at least twice", c.Name, Shapes[shape], area[1], area[0])
+			}
+		}
+	}
+}
+
+// TestPositions: the shape's pixel centroid lies on the named side.
+func TestPositions(t *testing.T) {
+	for pos, p := range Positions {
+		s := Sample{Shape: 0, Colour: 6, Size: 0, Position: pos, Seed: 1}
+		img, err := s.Render(32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sx, sy, n float64
+		for y := range 32 {
+			for x := range 32 {
+				if img.RGBAAt(x, y).R > 128 {
+					sx, sy, n = sx+float64(x)+0.5, sy+float64(y)+0.5, n+1
+				}
+			}
+		}
+		cx, cy := sx/n/32, sy/n/32
+		if d := cx - p.X; d > 0.05 || d < -0.05 {
+			t.Errorf("%s: centroid x %.2f, want %.2f", p.Phrase, cx, p.X)
+		}
+		if d := cy - p.Y; d > 0.05 || d < -0.05 {
+			t.Errorf("%s: centroid y %.2f, want %.2f", p.Phrase, cy, p.Y)
+		}
+	}
+}
+
+func TestTrainExcludesHeldOut(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	seen := map[[2]int]bool{}
+	for range 20000 {
+		s := Train(r)
+		if IsHeldOut(s.Shape, s.Colour) {
+			t.Fatalf("training sample %q is a held-out combination", s.Caption())
+		}
+		seen[[2]int{s.Shape, s.Colour}] = true
+	}
+	if want := len(Shapes)*len(Colours) - len(HeldOut); len(seen) != want {
+		t.Fatalf("training covers %d shape×colour combinations, want %d", len(seen), want)
+	}
+	// Every shape and every held-out colour still appears in training.
+	for _, h := range HeldOut {
+		if IsHeldOut(h[0], (h[1]+1)%len(Colours)) {
+			t.Fatalf("two colours held out for shape %s", Shapes[h[0]])
+		}
+	}
+	set := HeldOutSet(50, 9)
+	for i, s := range set {
+		if !IsHeldOut(s.Shape, s.Colour) {
+			t.Fatalf("held-out sample %d %q is not held out", i, s.Caption())
+		}
+		if h := HeldOut[i%len(HeldOut)]; s.Shape != h[0] || s.Colour != h[1] {
+			t.Fatalf("held-out sample %d is %q, want cycle entry %v", i, s.Caption(), h)
+		}
+	}
+	again := HeldOutSet(50, 9)
+	for i := range set {
+		if set[i] != again[i] {
+			t.Fatalf("HeldOutSet is not deterministic at %d", i)
+		}
+	}
+}
+
+func TestCaptions(t *testing.T) {
+	s := Sample{Shape: 2, Colour: 0, Size: 0, Position: 0}
+	if got := s.Caption(); got != "a small red triangle on the left" {
+		t.Fatalf("caption %q", got)
+	}
+	s = Sample{Shape: 0, Colour: 5, Size: 1, Position: 4}
+	if got := s.Caption(); got != "a large orange circle in the center" {
+		t.Fatalf("caption %q", got)
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	kinds := map[string]bool{}
+	for range 2000 {
+		s := Random(r)
+		c := s.RandomCaption(r)
+		hasColour := strings.Contains(c, Colours[s.Colour].Name)
+		hasShape := strings.Contains(c, Shapes[s.Shape])
+		if !hasColour && !hasShape {
+			t.Fatalf("caption %q of %q names neither colour nor shape", c, s.Caption())
+		}
+		if !hasShape && !strings.Contains(c, " shape") {
+			t.Fatalf("caption %q drops the shape without saying \"shape\"", c)
+		}
+		for _, w := range strings.Fields(c) {
+			if w == "an" && !strings.Contains(c, "an orange") {
+				t.Fatalf("caption %q: wrong article", c)
+			}
+		}
+		kinds[map[bool]string{true: "colour", false: "nocolour"}[hasColour]+map[bool]string{true: "shape", false: "noshape"}[hasShape]] = true
+	}
+	if len(kinds) != 3 {
+		t.Fatalf("caption kinds %v, want colour+shape, colour only and shape only", kinds)
+	}
+	if got := ColourPrompts()[5]; got[0] != "an orange shape" || got[1] != "a photo of an orange shape" {
+		t.Fatalf("colour prompts %q", got)
+	}
+	if got := ShapePrompts()[3]; got[0] != "a star" || got[1] != "a photo of a star" {
+		t.Fatalf("shape prompts %q", got)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	if _, err := (Sample{Shape: 9}).Render(32); err == nil || !strings.Contains(err.Error(), "shape index 9") {
+		t.Fatalf("bad shape: %v", err)
+	}
+	if _, err := (Sample{Colour: -1}).Render(32); err == nil || !strings.Contains(err.Error(), "colour index -1") {
+		t.Fatalf("bad colour: %v", err)
+	}
+	if _, err := (Sample{}).Render(4); err == nil || !strings.Contains(err.Error(), "image size 4") {
+		t.Fatalf("bad size: %v", err)
+	}
+}
