@@ -83,11 +83,10 @@ func Compile(dt tensor.Dtype, build BuildFunc) (*Step, error) {
 func (s *Step) Run(inputs ...*tensor.Dense) (loss float64, grads map[*nn.Param][]float32, err error) {
 	grads = make(map[*nn.Param][]float32, len(s.Params))
 	err = s.Prog.RunFunc(func(out []G.Value) error {
-		l, err := copyValue(out[0])
-		if err != nil {
+		var err error
+		if loss, err = scalarValue(out[0]); err != nil {
 			return fmt.Errorf("loss: %w", err)
 		}
-		loss = float64(l[0])
 		for i, p := range s.Params {
 			d, err := copyValue(out[1+i])
 			if err != nil {
@@ -133,4 +132,26 @@ func copyValue(v G.Value) ([]float32, error) {
 		return []float32{float32(d)}, nil
 	}
 	return nil, fmt.Errorf("unsupported value type %T", v.Data())
+}
+
+// scalarValue reads a one-element float32 or float64 value at full precision.
+func scalarValue(v G.Value) (float64, error) {
+	if v == nil {
+		return 0, fmt.Errorf("no value")
+	}
+	switch d := v.Data().(type) {
+	case float64:
+		return d, nil
+	case float32:
+		return float64(d), nil
+	case []float64:
+		if len(d) == 1 {
+			return d[0], nil
+		}
+	case []float32:
+		if len(d) == 1 {
+			return float64(d[0]), nil
+		}
+	}
+	return 0, fmt.Errorf("want one float value, got %v of type %T", v.Shape(), v.Data())
 }
