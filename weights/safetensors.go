@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -167,7 +168,9 @@ func WriteSafetensors(path string, src Source, metadata map[string]string) (err 
 		return ts[i].Name < ts[j].Name
 	})
 	header := safetensorsHeader(ts, metadata)
-	out, err := os.Create(path)
+	// Write a temporary file and rename it: the destination may be the
+	// memory-mapped source itself, which must not be truncated under us.
+	out, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("weights: write %s: %w", path, err)
 	}
@@ -175,8 +178,14 @@ func WriteSafetensors(path string, src Source, metadata map[string]string) (err 
 		if cerr := out.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("weights: write %s: %w", path, cerr)
 		}
+		if err == nil {
+			os.Chmod(out.Name(), 0o644) // CreateTemp makes 0600 files
+			if rerr := os.Rename(out.Name(), path); rerr != nil {
+				err = fmt.Errorf("weights: write %s: %w", path, rerr)
+			}
+		}
 		if err != nil {
-			os.Remove(path)
+			os.Remove(out.Name())
 		}
 	}()
 	w := bufio.NewWriterSize(out, 1<<20)

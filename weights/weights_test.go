@@ -482,3 +482,36 @@ func TestAsFloat32(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteOverSource converts a file onto itself: the writer must not
+// truncate the mapping it is reading from.
+func TestWriteOverSource(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "self.safetensors")
+	data, err := os.ReadFile("testdata/st.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteSafetensors(path, AsFloat32(f), nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	g, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if h, _ := g.Tensor("f16"); h.DType != F32 {
+		t.Errorf("f16 rewritten as %s", h.DType)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+}
