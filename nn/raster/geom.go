@@ -10,12 +10,17 @@ type seg struct {
 	ax, ay, bx, by         float64
 	cx, cy, dx, dy         float64
 	minx, miny, maxx, maxy float64
-	piece                  [numPieces]box            // boxes of the curve over t in [i/numPieces, (i+1)/numPieces]
-	knot                   [numPieces + 1][2]float64 // B(i/numPieces)
+	piece                  [numPieces]box           // boxes of the curve over t in [i/numPieces, (i+1)/numPieces]
+	knot                   [numKnots + 1][4]float64 // B and B' at t = k/numKnots
 }
 
-// numPieces is how many sub-curves each curve is split into for culling.
-const numPieces = 8
+// numPieces is how many sub-curves each curve is split into for culling;
+// the closest-point search scans subSteps sub-intervals of each.
+const (
+	numPieces = 8
+	subSteps  = 4
+	numKnots  = numPieces * subSteps
+)
 
 // box is an axis-aligned bounding box.
 type box struct{ minx, miny, maxx, maxy float64 }
@@ -80,9 +85,13 @@ func (s *seg) setPieces() {
 	if s.deg == 1 {
 		return
 	}
+	for k := range s.knot {
+		t := float64(k) / numKnots
+		x, y := s.at(t)
+		dx, dy := s.deriv(t)
+		s.knot[k] = [4]float64{x, y, dx, dy}
+	}
 	h := 1.0 / numPieces
-	x, y := s.at(1)
-	s.knot[numPieces] = [2]float64{x, y}
 	for i := range s.piece {
 		t0 := float64(i) * h
 		px, py := s.at(t0)
@@ -94,7 +103,6 @@ func (s *seg) setPieces() {
 		x1, y1 := px+cx/3, py+cy/3
 		x2, y2 := px+2*cx/3+bx/3, py+2*cy/3+by/3
 		x3, y3 := px+cx+bx+ax, py+cy+by+ay
-		s.knot[i] = [2]float64{px, py}
 		s.piece[i] = box{
 			math.Min(math.Min(px, x1), math.Min(x2, x3)), math.Min(math.Min(py, y1), math.Min(y2, y3)),
 			math.Max(math.Max(px, x1), math.Max(x2, x3)), math.Max(math.Max(py, y1), math.Max(y2, y3)),
@@ -105,6 +113,11 @@ func (s *seg) setPieces() {
 func (s *seg) grow(x, y float64) {
 	s.minx, s.maxx = math.Min(s.minx, x), math.Max(s.maxx, x)
 	s.miny, s.maxy = math.Min(s.miny, y), math.Max(s.maxy, y)
+}
+
+// deriv evaluates B'(t).
+func (s *seg) deriv(t float64) (x, y float64) {
+	return (3*s.ax*t+2*s.bx)*t + s.cx, (3*s.ay*t+2*s.by)*t + s.cy
 }
 
 // at evaluates B(t).
@@ -122,10 +135,12 @@ func (s *seg) boxDist2(px, py float64) float64 {
 
 // closest returns the parameter t in [0, 1] of the point of the segment
 // closest to (px, py) and the squared distance d2 to it, if d2 < limit2 (else
-// ok is false). Lines are projected exactly. Curves are sampled at the ends of
-// the pieces whose boxes come within the limit, and the best sample is refined
-// by Newton's method on g(t) = (B(t) - p)·B'(t), so t is a stationary point of
-// the distance (or an end point), which the gradient relies on.
+// ok is false). Lines are projected exactly. On curves, the local minima of
+// f(t) = |B(t) - p|²/2 are where g = f' = (B - p)·B' changes sign from - to +:
+// g is scanned at the knots of the pieces whose boxes come within the limit,
+// each such bracket is refined by safeguarded Newton, and the ends t = 0 and
+// t = 1 are candidates too. The result is a stationary point of the distance
+// (or an end point), which the gradient relies on.
 func (s *seg) closest(px, py, limit2 float64) (t, d2 float64, ok bool) {
 	if s.boxDist2(px, py) >= limit2 {
 		return 0, 0, false
@@ -140,53 +155,65 @@ func (s *seg) closest(px, py, limit2 float64) (t, d2 float64, ok bool) {
 		d2 = qx*qx + qy*qy
 		return t, d2, d2 < limit2
 	}
-	d2, best, last := math.Inf(1), -1, -1
+	d2 = math.Inf(1)
 	for i := range s.piece {
 		if s.piece[i].dist2(px, py) >= limit2 {
 			continue
 		}
-		for k := max(i, last+1); k <= i+1; k++ {
-			ex, ey := s.knot[k][0]-px, s.knot[k][1]-py
-			if e := ex*ex + ey*ey; e < d2 {
-				d2, best = e, k
+		k0 := i * subSteps
+		kn := &s.knot[k0]
+		ex, ey := kn[0]-px, kn[1]-py
+		e0, g0 := ex*ex+ey*ey, ex*kn[2]+ey*kn[3]
+		if e0 < d2 { // knots are fallbacks; t = 0 is a true candidate
+			t, d2 = float64(k0)/numKnots, e0
+		}
+		for k := k0 + 1; k <= k0+subSteps; k++ {
+			kn = &s.knot[k]
+			ex, ey = kn[0]-px, kn[1]-py
+			e1, g1 := ex*ex+ey*ey, ex*kn[2]+ey*kn[3]
+			if e1 < d2 {
+				t, d2 = float64(k)/numKnots, e1
 			}
+			if g0 < 0 && g1 > 0 {
+				if tr, er := s.refine(px, py, float64(k-1)/numKnots, float64(k)/numKnots); er < d2 {
+					t, d2 = tr, er
+				}
+			}
+			g0 = g1
 		}
-		last = i + 1
-	}
-	if best < 0 {
-		return 0, 0, false
-	}
-	t = float64(best) / numPieces
-	tn := t
-	for range 16 {
-		x, y := s.at(tn)
-		ex, ey := x-px, y-py
-		dxt := (3*s.ax*tn+2*s.bx)*tn + s.cx // B'(t)
-		dyt := (3*s.ay*tn+2*s.by)*tn + s.cy
-		ddx := 6*s.ax*tn + 2*s.bx // B''(t)
-		ddy := 6*s.ay*tn + 2*s.by
-		g := ex*dxt + ey*dyt
-		h := dxt*dxt + dyt*dyt + ex*ddx + ey*ddy
-		if !(h > 0) {
-			break
-		}
-		next := tn - g/h
-		if next < 0 {
-			next = 0
-		} else if next > 1 {
-			next = 1
-		}
-		step := next - tn
-		tn = next
-		if math.Abs(step) < 1e-9 { // quadratic convergence: t is now good to ~1e-18
-			break
-		}
-	}
-	x, y := s.at(tn)
-	if e := (x-px)*(x-px) + (y-py)*(y-py); e <= d2 {
-		t, d2 = tn, e
 	}
 	return t, d2, d2 < limit2
+}
+
+// refine finds the root of g(t) = (B(t) - p)·B'(t) in [lo, hi], where
+// g(lo) < 0 < g(hi), by Newton steps kept inside the shrinking bracket
+// (bisection when a step leaves it), and returns it with its squared distance.
+func (s *seg) refine(px, py, lo, hi float64) (t, d2 float64) {
+	t = 0.5 * (lo + hi)
+	for range 50 {
+		x, y := s.at(t)
+		ex, ey := x-px, y-py
+		dx, dy := s.deriv(t)
+		ddx, ddy := 6*s.ax*t+2*s.bx, 6*s.ay*t+2*s.by
+		g := ex*dx + ey*dy
+		if g < 0 {
+			lo = t
+		} else {
+			hi = t
+		}
+		h := dx*dx + dy*dy + ex*ddx + ey*ddy
+		next := t - g/h
+		if !(h > 0) || !(next > lo && next < hi) {
+			next = 0.5 * (lo + hi)
+		}
+		step := next - t
+		t = next
+		if math.Abs(step) < 1e-10 || hi-lo < 1e-14 { // Newton: t is now good to ~1e-18
+			break
+		}
+	}
+	x, y := s.at(t)
+	return t, (x-px)*(x-px) + (y-py)*(y-py)
 }
 
 // bernstein returns the weights of the control points in B(t).
