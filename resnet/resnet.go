@@ -25,17 +25,16 @@ import (
 	"github.com/goclip/goclip/weights"
 )
 
-// batchNorm is an inference BatchNorm2d folded into y = x·Scale + Shift.
-type batchNorm struct {
-	Scale, Shift *nn.Param // (C)
-}
-
 // convBN is a bias-free convolution followed by BatchNorm.
 type convBN struct {
-	Weight *nn.Param // (Cout, Cin, k, k)
-	BN     *batchNorm
-	Stride int
-	Pad    int
+	Conv nn.Conv2d
+	BN   nn.BatchNorm2d
+}
+
+// Forward is conv then BatchNorm.
+func (c *convBN) Forward(g *nn.Graph, x *G.Node) *G.Node {
+	h := c.Conv.Forward(g, x) // (N, Cout, H', W')
+	return c.BN.Forward(g, h) // (N, Cout, H', W')
 }
 
 // block is one residual block: conv1..conv2 (basic) or conv1..conv3
@@ -51,8 +50,7 @@ type Model struct {
 	Config Config
 	stem   convBN
 	layers [4][]block
-	fc     *nn.Param // (classes, C); nil without fc
-	fcBias *nn.Param // (classes)
+	fc     *nn.Linear // (classes, C); nil without fc
 	runner vgg.Runner
 }
 
@@ -116,8 +114,7 @@ func New(cfg Config, src weights.Source) (*Model, error) {
 		}
 	}
 	if cfg.NumClasses > 0 {
-		m.fc = l.param("fc.weight", cfg.NumClasses, cfg.Channels())
-		m.fcBias = l.param("fc.bias", cfg.NumClasses)
+		m.fc = &nn.Linear{Weight: l.param("fc.weight", cfg.NumClasses, cfg.Channels()), Bias: l.param("fc.bias", cfg.NumClasses)}
 	}
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("resnet: %s: %w", cfg.Name, err)
@@ -142,28 +139,16 @@ func (l loader) param(name string, shape ...int) *nn.Param {
 }
 
 func (l loader) convBN(weight, bn string, cout, cin, k, stride, pad int) convBN {
-	return convBN{Weight: l.param(weight, cout, cin, k, k), BN: l.batchNorm(bn, cout), Stride: stride, Pad: pad}
-}
-
-// batchNorm reads prefix{weight,bias,running_mean,running_var} and folds
-// them into scale = γ/√(var+eps), shift = β − mean·scale.
-func (l loader) batchNorm(prefix string, c int) *batchNorm {
-	w := l.s.Float32(prefix+"weight", c)
-	b := l.s.Float32(prefix+"bias", c)
-	mean := l.s.Float32(prefix+"running_mean", c)
-	v := l.s.Float32(prefix+"running_var", c)
-	if w == nil || b == nil || mean == nil || v == nil {
-		return nil
+	return convBN{
+		Conv: nn.Conv2d{Weight: l.param(weight, cout, cin, k, k), Stride: stride, Padding: pad},
+		BN: nn.BatchNorm2d{
+			Weight:      l.param(bn+"weight", cout),
+			Bias:        l.param(bn+"bias", cout),
+			RunningMean: l.param(bn+"running_mean", cout),
+			RunningVar:  l.param(bn+"running_var", cout),
+			Eps:         l.eps,
+		},
 	}
-	scale, shift := make([]float32, c), make([]float32, c)
-	for i := range c {
-		k := float64(w[i]) / math.Sqrt(float64(v[i])+l.eps)
-		scale[i] = float32(k)
-		shift[i] = float32(float64(b[i]) - float64(mean[i])*k)
-	}
-	bn := &batchNorm{Scale: nn.NewParam(prefix+"scale", scale, c), Shift: nn.NewParam(prefix+"shift", shift, c)}
-	bn.Scale.Frozen, bn.Shift.Frozen = true, true
-	return bn
 }
 
 // TapNames lists every activation name the model accepts, in network order.
@@ -223,9 +208,9 @@ func (m *Model) Forward(g *nn.Graph, x *G.Node, taps ...string) map[string]*G.No
 		return nil
 	}
 	out := map[string]*G.Node{}
-	h := applyConvBN(g, x, m.stem) // (N, 64, H/2, W/2)
-	h = g.ReLU(h)                  // (N, 64, H/2, W/2)
-	h = g.MaxPool2d(h, 3, 2, 1)    // (N, 64, H/4, W/4)
+	h := m.stem.Forward(g, x)   // (N, 64, H/2, W/2)
+	h = g.ReLU(h)               // (N, 64, H/2, W/2)
+	h = g.MaxPool2d(h, 3, 2, 1) // (N, 64, H/4, W/4)
 	out["stem"] = h
 	depth := 0
 	for l, layer := range m.layers {
@@ -245,7 +230,7 @@ func (m *Model) Forward(g *nn.Graph, x *G.Node, taps ...string) map[string]*G.No
 		h = g.GlobalAvgPool2d(h) // (N, C)
 		out["pooled"] = h
 		if depth++; depth <= deepest {
-			h = g.Linear(h, g.Param(m.fc), g.Param(m.fcBias)) // (N, classes)
+			h = m.fc.Forward(g, h) // (N, classes)
 			out["logits"] = h
 		}
 	}
@@ -263,23 +248,17 @@ func (m *Model) Forward(g *nn.Graph, x *G.Node, taps ...string) map[string]*G.No
 func (m *Model) block(g *nn.Graph, x *G.Node, b block) *G.Node {
 	h := x // (N, Cin, H, W)
 	for i, c := range b.convs {
-		h = applyConvBN(g, h, c) // (N, C, H', W')
+		h = c.Forward(g, h) // (N, C, H', W')
 		if i+1 < len(b.convs) {
 			h = g.ReLU(h) // (N, C, H', W')
 		}
 	}
 	short := x
 	if b.downsample != nil {
-		short = applyConvBN(g, x, *b.downsample) // (N, Cout, H', W')
+		short = b.downsample.Forward(g, x) // (N, Cout, H', W')
 	}
 	h = g.Add(h, short) // (N, Cout, H', W')
 	return g.ReLU(h)    // (N, Cout, H', W')
-}
-
-// applyConvBN is conv (no bias) then the folded BatchNorm.
-func applyConvBN(g *nn.Graph, x *G.Node, c convBN) *G.Node {
-	h := g.Conv2d(x, g.Param(c.Weight), nil, c.Stride, c.Pad)           // (N, Cout, H', W')
-	return g.ChannelAffine(h, g.Param(c.BN.Scale), g.Param(c.BN.Shift)) // (N, Cout, H', W')
 }
 
 func (m *Model) defaultTaps() []string {

@@ -26,34 +26,18 @@ import (
 	"github.com/goclip/goclip/weights"
 )
 
-// conv is a 3×3, padding-1 convolution with bias, optionally followed by an
-// inference BatchNorm folded into a per-channel scale and shift.
-type conv struct {
-	Weight, Bias *nn.Param // (Cout, Cin, 3, 3), (Cout)
-}
-
-// batchNorm is an inference BatchNorm2d folded into y = x·Scale + Shift.
-type batchNorm struct {
-	Scale, Shift *nn.Param // (C)
-}
-
-// linear is a torch Linear layer.
-type linear struct {
-	Weight, Bias *nn.Param // (out, in), (out)
-}
-
 // layer is one torchvision features module.
 type layer struct {
 	spec
-	conv *conv
-	bn   *batchNorm
+	conv *nn.Conv2d      // convLayer
+	bn   *nn.BatchNorm2d // bnLayer
 }
 
 // Model is a VGG with loaded weights. It is safe for concurrent use.
 type Model struct {
 	Config     Config
 	features   []layer
-	classifier []linear // classifier.0, .3, .6; empty for feature-only weights
+	classifier []nn.Linear // classifier.0, .3, .6; empty for feature-only weights
 	taps       map[string]int
 	runner     Runner
 }
@@ -97,12 +81,20 @@ func New(cfg Config, src weights.Source) (*Model, error) {
 		p := fmt.Sprintf("features.%d.", sp.index)
 		switch sp.kind {
 		case convLayer:
-			l.conv = &conv{
-				Weight: param(s, p+"weight", sp.cout, sp.cin, 3, 3),
-				Bias:   param(s, p+"bias", sp.cout),
+			l.conv = &nn.Conv2d{
+				Weight:  param(s, p+"weight", sp.cout, sp.cin, 3, 3),
+				Bias:    param(s, p+"bias", sp.cout),
+				Stride:  1,
+				Padding: 1,
 			}
 		case bnLayer:
-			l.bn = foldBatchNorm(s, p, sp.cout, cfg.BNEps)
+			l.bn = &nn.BatchNorm2d{
+				Weight:      param(s, p+"weight", sp.cout),
+				Bias:        param(s, p+"bias", sp.cout),
+				RunningMean: param(s, p+"running_mean", sp.cout),
+				RunningVar:  param(s, p+"running_var", sp.cout),
+				Eps:         cfg.BNEps,
+			}
 		}
 		m.features = append(m.features, l)
 		m.taps["features."+strconv.Itoa(sp.index)] = sp.index
@@ -112,7 +104,7 @@ func New(cfg Config, src weights.Source) (*Model, error) {
 		in := cfg.lastChannels() * cfg.PoolSize * cfg.PoolSize
 		for i, d := range [][2]int{{cfg.Hidden, in}, {cfg.Hidden, cfg.Hidden}, {cfg.NumClasses, cfg.Hidden}} {
 			p := fmt.Sprintf("classifier.%d.", 3*i)
-			m.classifier = append(m.classifier, linear{Weight: param(s, p+"weight", d[0], d[1]), Bias: param(s, p+"bias", d[0])})
+			m.classifier = append(m.classifier, nn.Linear{Weight: param(s, p+"weight", d[0], d[1]), Bias: param(s, p+"bias", d[0])})
 		}
 	}
 	if err := s.Err(); err != nil {
@@ -131,27 +123,6 @@ func param(s *weights.Strict, name string, shape ...int) *nn.Param {
 	p := nn.NewParam(name, v, shape...)
 	p.Frozen = true
 	return p
-}
-
-// foldBatchNorm reads prefix{weight,bias,running_mean,running_var} and folds
-// them into scale = γ/√(var+eps), shift = β − mean·scale.
-func foldBatchNorm(s *weights.Strict, prefix string, c int, eps float64) *batchNorm {
-	w := s.Float32(prefix+"weight", c)
-	b := s.Float32(prefix+"bias", c)
-	mean := s.Float32(prefix+"running_mean", c)
-	v := s.Float32(prefix+"running_var", c)
-	if w == nil || b == nil || mean == nil || v == nil {
-		return nil
-	}
-	scale, shift := make([]float32, c), make([]float32, c)
-	for i := range c {
-		k := float64(w[i]) / math.Sqrt(float64(v[i])+eps)
-		scale[i] = float32(k)
-		shift[i] = float32(float64(b[i]) - float64(mean[i])*k)
-	}
-	bn := &batchNorm{Scale: nn.NewParam(prefix+"scale", scale, c), Shift: nn.NewParam(prefix+"shift", shift, c)}
-	bn.Scale.Frozen, bn.Shift.Frozen = true, true
-	return bn
 }
 
 // TapNames lists every activation name the model accepts, in network order.
@@ -202,9 +173,9 @@ func (m *Model) Forward(g *nn.Graph, x *G.Node, taps ...string) map[string]*G.No
 	for _, l := range m.features[:lastFeature+1] {
 		switch l.kind {
 		case convLayer:
-			h = g.Conv2d(h, g.Param(l.conv.Weight), g.Param(l.conv.Bias), 1, 1) // (N, Cout, H, W)
+			h = l.conv.Forward(g, h) // (N, Cout, H, W)
 		case bnLayer:
-			h = g.ChannelAffine(h, g.Param(l.bn.Scale), g.Param(l.bn.Shift)) // (N, C, H, W)
+			h = l.bn.Forward(g, h) // (N, C, H, W)
 		case reluLayer:
 			h = g.ReLU(h) // (N, C, H, W)
 		case poolLayer:
@@ -222,16 +193,16 @@ func (m *Model) Forward(g *nn.Graph, x *G.Node, taps ...string) map[string]*G.No
 		h = g.AdaptiveAvgPool2d(h, p, p) // (N, C, 7, 7)
 		out["avgpool"] = h
 		n := xs[0]
-		h = g.Reshape(h, n, m.Config.lastChannels()*p*p)                                // (N, C·49)
-		h = g.Linear(h, g.Param(m.classifier[0].Weight), g.Param(m.classifier[0].Bias)) // (N, hidden)
+		h = g.Reshape(h, n, m.Config.lastChannels()*p*p) // (N, C·49)
+		h = m.classifier[0].Forward(g, h)                // (N, hidden)
 		out["classifier.0"] = h
 		h = g.ReLU(h) // (N, hidden); Dropout is the identity at inference
 		out["classifier.1"] = h
-		h = g.Linear(h, g.Param(m.classifier[1].Weight), g.Param(m.classifier[1].Bias)) // (N, hidden)
+		h = m.classifier[1].Forward(g, h) // (N, hidden)
 		out["classifier.3"] = h
 		h = g.ReLU(h) // (N, hidden)
 		out["classifier.4"] = h
-		h = g.Linear(h, g.Param(m.classifier[2].Weight), g.Param(m.classifier[2].Bias)) // (N, classes)
+		h = m.classifier[2].Forward(g, h) // (N, classes)
 		out["classifier.6"] = h
 		out["logits"] = h
 	}
