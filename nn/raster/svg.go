@@ -47,7 +47,8 @@ func fmtNum(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // WriteSVG writes the drawing in the form diffvg's save_svg (and so CLIPasso)
 // writes: one <path> per stroke with stroke-width = 2·radius, stroke="rgb(…)"
-// (8-bit channels), stroke-opacity, round caps and joins and no fill. The
+// (8-bit channels), stroke-opacity, round caps and joins and no fill. Colours
+// and opacity are clamped to [0, 1] and widths to ≥ 0, as SVG requires. The
 // background is not written (readers assume white).
 func WriteSVG(w io.Writer, d *Drawing) error {
 	if err := d.Validate(); err != nil {
@@ -85,7 +86,7 @@ func WriteSVG(w io.Writer, d *Drawing) error {
 		c := d.Colors[4*i : 4*i+4]
 		ch := func(v float64) int { return int(math.Round(255 * math.Max(0, math.Min(1, v)))) }
 		fmt.Fprintf(bw, "<path d=\"%s\" stroke-width=\"%s\" stroke=\"rgb(%d, %d, %d)\" stroke-opacity=\"%s\" stroke-linecap=\"round\" stroke-linejoin=\"round\" fill=\"none\"/>\n",
-			b.String(), fmtNum(2*d.Radii[i]), ch(c[0]), ch(c[1]), ch(c[2]), fmtNum(c[3]))
+			b.String(), fmtNum(math.Max(0, 2*d.Radii[i])), ch(c[0]), ch(c[1]), ch(c[2]), fmtNum(math.Max(0, math.Min(1, c[3]))))
 		first += p.NumPoints()
 	}
 	fmt.Fprintf(bw, "</g>\n</svg>\n")
