@@ -304,3 +304,40 @@ func TestRunErrors(t *testing.T) {
 		t.Error("nil input: no error")
 	}
 }
+
+// TestConcurrentRun runs one model from several goroutines (shared program
+// cache, shared compiled program) and checks every result.
+func TestConcurrentRun(t *testing.T) {
+	exp := expected(t)
+	m, err := Load(filepath.Join("testdata", "vgg16s.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensorOf(t, exp, "vgg16.input")
+	want := tensorOf(t, exp, "vgg16.logits")
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 3 {
+				out, err := m.Run(x, "logits", "relu2_2")
+				if err != nil {
+					errs <- err
+					return
+				}
+				g, w := out["logits"].Data().([]float32), want.Data().([]float32)
+				for i := range w {
+					if math.Abs(float64(g[i]-w[i])) > 1e-4 {
+						errs <- fmt.Errorf("logit %d: %g, want %g", i, g[i], w[i])
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
