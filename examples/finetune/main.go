@@ -295,7 +295,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	b := min(o.batch, d.n)
 	perEpoch := d.n / b
 	total := o.epochs * perEpoch
-	fmt.Fprintf(stdout, "%s: %d pairs, batch %d, %d steps (%d epochs)\n", m.Config().Name, d.n, b, total, o.epochs)
+	name := m.Config().Name
+	if name == "" {
+		name = filepath.Base(o.model)
+	}
+	fmt.Fprintf(stdout, "%s: %d pairs, batch %d, %d steps (%d epochs)\n", name, d.n, b, total, o.epochs)
 	if total > 0 {
 		if err := finetune(m, d, o, b, total, stderr); err != nil {
 			return err
