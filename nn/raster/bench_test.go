@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// benchScene renders numStrokes single-cubic strokes of radius 1.5 whose
+// benchFwdBwd renders numStrokes single-cubic strokes of radius 1.5 whose
 // control points wander step px from a random start.
 func benchFwdBwd(b *testing.B, size, numStrokes int, step float64) {
 	scene := StrokeScene(size, size, numStrokes, 1)
