@@ -1,12 +1,21 @@
 package nn
 
 import (
+	"fmt"
+
+	"github.com/goclip/goclip/nn/sgemm"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// All matrix products inside the fused ops go through gemm32 and gemm64, so
-// switching the float32 kernel to a faster SGEMM is a one-line change here.
+// All matrix products inside the fused ops go through gemm32 and gemm64.
+// float32 uses the package sgemm (Go assembly micro-kernels, parallel over
+// cores); float64 (gradient checks only) uses gonum.
+//
+// The init below also registers sgemm with Gorgonia and gorgonia.org/tensor,
+// so Gorgonia's own Mul, BatchedMatMul and Conv2d (im2col) in any graph of a
+// program importing nn run on the same kernels.
+func init() { sgemm.Use() }
 
 var blasImpl gonum.Implementation
 
@@ -18,15 +27,14 @@ func trans(t bool) blas.Transpose {
 }
 
 // gemm32 computes C = alpha·op(A)·op(B) + beta·C on row-major float32
-// matrices, where op(A) is (m, k), op(B) is (k, n) and C is (m, n).
+// matrices, where op(A) is (m, k), op(B) is (k, n) and C is (m, n). The
+// fused ops compute their sizes from validated shapes, so an error from
+// sgemm is a programming error inside this package; it panics, and
+// Program.Run turns the panic into an error.
 func gemm32(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if m == 0 || n == 0 {
-		return
+	if err := sgemm.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); err != nil {
+		panic(fmt.Sprintf("nn: gemm32: %v", err))
 	}
-	if transB && m*n*k >= transposeMin {
-		b, ldb, transB = transposed(b, ldb, n, k), n, false
-	}
-	blasImpl.Sgemm(trans(transA), trans(transB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // gemm64 is gemm32 for float64.
