@@ -49,7 +49,7 @@ func (g *Graph) AttentionProbs(q, k *G.Node, heads int, mask *G.Node) *G.Node {
 	key := fmt.Sprintf("attention_probs(heads=%d,mask=%t)", heads, mask != nil)
 	op := &fused{key: key, in: in, out: ps,
 		k32: attnProbsFwd[float32](a, mask != nil), k64: attnProbsFwd[float64](a, mask != nil),
-		diff: []bool{true, true, true}}
+		diff: []bool{true, true, true}, full: true}
 	op.grad = func(in G.Nodes, p, gp *G.Node) []gradFn {
 		gq := &fused{key: key + "_grad_q", in: []tensor.Shape{ps, ps, ks}, out: qs,
 			k32: attnProbsGradQK[float32](a, true), k64: attnProbsGradQK[float64](a, true)}
@@ -80,7 +80,7 @@ func (g *Graph) AttentionApply(probs, v *G.Node) *G.Node {
 	os := tensor.Shape{a.b, a.tq, a.c}
 	key := fmt.Sprintf("attention_apply(heads=%d)", a.h)
 	op := &fused{key: key, in: []tensor.Shape{ps, vs}, out: os,
-		k32: attnApplyFwd[float32](a), k64: attnApplyFwd[float64](a), diff: []bool{true, true}}
+		k32: attnApplyFwd[float32](a), k64: attnApplyFwd[float64](a), diff: []bool{true, true}, full: true}
 	op.grad = func(in G.Nodes, _, gy *G.Node) []gradFn {
 		gp := &fused{key: key + "_grad_p", in: []tensor.Shape{os, vs}, out: ps,
 			k32: attnApplyGradP[float32](a), k64: attnApplyGradP[float64](a)}

@@ -16,7 +16,8 @@ import (
 type float interface{ ~float32 | ~float64 }
 
 // kernel computes one op output from its inputs; all slices are contiguous,
-// row-major and exactly as long as their shapes say. out starts zeroed.
+// row-major and exactly as long as their shapes say. out starts zeroed
+// unless the op sets full (the kernel writes every element).
 type kernel[T float] func(in [][]T, out []T)
 
 // fused is the one Gorgonia op type behind every custom op of this package.
@@ -33,6 +34,13 @@ type fused struct {
 	// grad returns, per input, a builder of its gradient node; SymDiff
 	// calls only those of inputs whose diff is true.
 	grad func(in G.Nodes, out, gy *G.Node) []gradFn
+	// full: the kernel writes every output element, so a reused output
+	// buffer need not be zeroed first.
+	full bool
+
+	// Output buffers, reused across runs (see execKernel).
+	buf32 []float32
+	buf64 []float64
 }
 
 // gradFn builds one gradient node.
@@ -125,9 +133,35 @@ func execKernel[T float](op *fused, vals []G.Value, k kernel[T], dt tensor.Dtype
 		}
 		in[i] = d
 	}
-	out := make([]T, op.out.TotalSize())
+	out := outBuffer[T](op)
 	k(in, out)
 	return tensor.New(tensor.Of(dt), tensor.WithShape(op.out.Clone()...), tensor.WithBacking(out)), nil
+}
+
+// outBuffer returns the op's output buffer, allocated on the first run and
+// reused afterwards (zeroed first unless op.full). A fresh multi-megabyte
+// allocation per op and run costs more than many kernels (clearing, page
+// faults, GC); reuse is safe because each op instance belongs to one node,
+// a Program runs one at a time, and every consumer of a run's values
+// (Program.Run, RunFunc callers, Gorgonia's Read nodes) copies them before
+// the next run. Each tensor header is new: Gorgonia may reshape it in place.
+func outBuffer[T float](op *fused) []T {
+	n := op.out.TotalSize()
+	var buf *[]T
+	switch b := any(&op.buf32).(type) {
+	case *[]T:
+		buf = b
+	default:
+		buf = any(&op.buf64).(*[]T)
+	}
+	if len(*buf) != n {
+		*buf = make([]T, n)
+		return *buf
+	}
+	if !op.full {
+		clear(*buf)
+	}
+	return *buf
 }
 
 // contiguous returns the row-major data of v, copying views that need it.

@@ -134,6 +134,10 @@ func layerNormGradW[T float](rows, c int, eps float64) kernel[T] {
 // softmaxLine writes softmax (or log-softmax) of the strided line x[0],
 // x[s], ... x[(n-1)s] into y at the same positions.
 func softmaxLine[T float](x, y []T, n, s int, log bool) {
+	if x32, ok := any(x).([]float32); ok && s == 1 && !log {
+		softmaxRow32(x32[:n], any(y).([]float32)[:n])
+		return
+	}
 	m := math.Inf(-1)
 	for i := 0; i < n; i++ {
 		m = math.Max(m, float64(x[i*s]))
@@ -239,6 +243,11 @@ func actDeriv(a Activation, x float64) float64 {
 func actFwd[T float](n int, a Activation) kernel[T] {
 	return func(in [][]T, y []T) {
 		x := in[0]
+		if x32, ok := any(x).([]float32); ok && a == QuickGELUAct {
+			y32 := any(y).([]float32)
+			parallelFor(n, 20, func(lo, hi int) { quickGELU32(x32[lo:hi], y32[lo:hi]) })
+			return
+		}
 		parallelFor(n, 20, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				y[i] = T(actValue(a, float64(x[i])))

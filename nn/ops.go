@@ -53,10 +53,10 @@ func (g *Graph) activation(x *G.Node, a Activation) *G.Node {
 	s := x.Shape().Clone()
 	n := s.TotalSize()
 	op := &fused{key: a.String(), in: []tensor.Shape{s}, out: s,
-		k32: actFwd[float32](n, a), k64: actFwd[float64](n, a), diff: []bool{true}}
+		k32: actFwd[float32](n, a), k64: actFwd[float64](n, a), diff: []bool{true}, full: true}
 	op.grad = func(in G.Nodes, _, gy *G.Node) []gradFn {
 		gop := &fused{key: a.String() + "_grad", in: []tensor.Shape{s, s}, out: s,
-			k32: actGrad[float32](n, a), k64: actGrad[float64](n, a)}
+			k32: actGrad[float32](n, a), k64: actGrad[float64](n, a), full: true}
 		return []gradFn{func() (*G.Node, error) { return applyGrad(gop, in[0], gy) }}
 	}
 	return g.apply(op, x)
@@ -88,12 +88,12 @@ func (g *Graph) Linear(x, w, b *G.Node) *G.Node {
 	}
 	op := &fused{key: fmt.Sprintf("linear(bias=%t)", b != nil), in: in, out: ys,
 		k32: linearFwd[float32](m, n, k, b != nil), k64: linearFwd[float64](m, n, k, b != nil),
-		diff: []bool{true, true, true}}
+		diff: []bool{true, true, true}, full: true}
 	op.grad = func(in G.Nodes, _, gy *G.Node) []gradFn {
 		gx := &fused{key: "linear_grad_x", in: []tensor.Shape{ys, ws}, out: xs,
-			k32: linearGradX[float32](m, n, k), k64: linearGradX[float64](m, n, k)}
+			k32: linearGradX[float32](m, n, k), k64: linearGradX[float64](m, n, k), full: true}
 		gw := &fused{key: "linear_grad_w", in: []tensor.Shape{ys, xs}, out: ws,
-			k32: linearGradW[float32](m, n, k), k64: linearGradW[float64](m, n, k)}
+			k32: linearGradW[float32](m, n, k), k64: linearGradW[float64](m, n, k), full: true}
 		return []gradFn{
 			func() (*G.Node, error) { return applyGrad(gx, gy, in[1]) },
 			func() (*G.Node, error) { return applyGrad(gw, gy, in[0]) },
@@ -130,10 +130,10 @@ func (g *Graph) LayerNorm(x, w, b *G.Node, eps float64) *G.Node {
 	}
 	op := &fused{key: fmt.Sprintf("layernorm(eps=%g)", eps), in: []tensor.Shape{xs, cs, cs}, out: xs,
 		k32: layerNormFwd[float32](rows, c, eps), k64: layerNormFwd[float64](rows, c, eps),
-		diff: []bool{true, true, true}}
+		diff: []bool{true, true, true}, full: true}
 	op.grad = func(in G.Nodes, _, gy *G.Node) []gradFn {
 		gx := &fused{key: fmt.Sprintf("layernorm_grad_x(eps=%g)", eps), in: []tensor.Shape{xs, cs, xs}, out: xs,
-			k32: layerNormGradX[float32](rows, c, eps), k64: layerNormGradX[float64](rows, c, eps)}
+			k32: layerNormGradX[float32](rows, c, eps), k64: layerNormGradX[float64](rows, c, eps), full: true}
 		gw := &fused{key: fmt.Sprintf("layernorm_grad_w(eps=%g)", eps), in: []tensor.Shape{xs, xs}, out: cs,
 			k32: layerNormGradW[float32](rows, c, eps), k64: layerNormGradW[float64](rows, c, eps)}
 		return []gradFn{
@@ -171,10 +171,10 @@ func (g *Graph) softmax(x *G.Node, axis int, log bool) *G.Node {
 	outer, n, inner := prod(s[:axis]), s[axis], prod(s[axis+1:])
 	op := &fused{key: fmt.Sprintf("%s(axis=%d)", kind, axis), in: []tensor.Shape{s}, out: s,
 		k32: softmaxFwd[float32](outer, n, inner, log), k64: softmaxFwd[float64](outer, n, inner, log),
-		diff: []bool{true}}
+		diff: []bool{true}, full: true}
 	op.grad = func(_ G.Nodes, y, gy *G.Node) []gradFn {
 		gop := &fused{key: fmt.Sprintf("%s_grad(axis=%d)", kind, axis), in: []tensor.Shape{s, s}, out: s,
-			k32: softmaxGrad[float32](outer, n, inner, log), k64: softmaxGrad[float64](outer, n, inner, log)}
+			k32: softmaxGrad[float32](outer, n, inner, log), k64: softmaxGrad[float64](outer, n, inner, log), full: true}
 		return []gradFn{func() (*G.Node, error) { return applyGrad(gop, y, gy) }}
 	}
 	return g.apply(op, x)
@@ -268,7 +268,7 @@ func (g *Graph) ChannelAffine(x, scale, shift *G.Node) *G.Node {
 	hasScale, hasShift := scale != nil, shift != nil
 	op := &fused{key: fmt.Sprintf("channelaffine(scale=%t,shift=%t)", hasScale, hasShift), in: in, out: s,
 		k32: channelAffineFwd[float32](n, c, rest, hasScale, hasShift), k64: channelAffineFwd[float64](n, c, rest, hasScale, hasShift),
-		diff: []bool{true, true, true}}
+		diff: []bool{true, true, true}, full: true}
 	op.grad = func(in G.Nodes, _, gy *G.Node) []gradFn {
 		dx := func() (*G.Node, error) { return gy, nil }
 		if hasScale {

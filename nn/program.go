@@ -22,6 +22,7 @@ type Program struct {
 	Outputs []*G.Node
 	vm      G.VM
 	mu      sync.Mutex
+	reads   []G.Value // filled by the Read node of each output
 }
 
 // Compile prepares g for running. inputs are the placeholders Run fills,
@@ -36,9 +37,29 @@ func Compile(g *Graph, inputs, outputs []*G.Node, opts ...G.VMOpt) (*Program, er
 			return nil, fmt.Errorf("nn: compile: node %d is nil", i)
 		}
 	}
-	p := &Program{Graph: g, Inputs: inputs, Outputs: outputs}
+	p := &Program{Graph: g, Inputs: inputs, Outputs: outputs, reads: make([]G.Value, len(outputs))}
+	// Each output is read by a Read node, which keeps it live to the end of
+	// the dataflow: otherwise the TapeMachine may compute a later Add (or
+	// other overwriting op) in place into an output that is its first
+	// operand, and the output's value would change after it was computed.
+	for i, n := range outputs {
+		if err := readInto(n, &p.reads[i]); err != nil {
+			return nil, fmt.Errorf("nn: compile: output %q: %w", n.Name(), err)
+		}
+	}
 	p.vm = G.NewTapeMachine(g.Expr(), opts...)
 	return p, nil
+}
+
+// readInto adds a Read node of n, converting a panic into an error.
+func readInto(n *G.Node, into *G.Value) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	G.Read(n, into)
+	return nil
 }
 
 // Run sets the inputs (in the order given to Compile), runs the graph and
@@ -50,16 +71,18 @@ func (p *Program) Run(inputs ...*tensor.Dense) ([]*tensor.Dense, error) {
 		return nil, err
 	}
 	defer p.vm.Reset()
+	clear(p.reads) // the Read nodes then clone: the caller owns the values
 	if err := p.runAll(); err != nil {
 		return nil, fmt.Errorf("nn: run: %w", err)
 	}
 	out := make([]*tensor.Dense, len(p.Outputs))
 	for i, n := range p.Outputs {
-		v := n.Value()
+		v := p.reads[i]
 		if v == nil {
 			return nil, fmt.Errorf("nn: run: output %q has no value", n.Name())
 		}
 		out[i] = valueToDense(v)
+		p.reads[i] = nil
 	}
 	return out, nil
 }
@@ -77,11 +100,7 @@ func (p *Program) RunFunc(f func(outputs []G.Value) error, inputs ...*tensor.Den
 	if err := p.runAll(); err != nil {
 		return fmt.Errorf("nn: run: %w", err)
 	}
-	vals := make([]G.Value, len(p.Outputs))
-	for i, n := range p.Outputs {
-		vals[i] = n.Value()
-	}
-	return f(vals)
+	return f(append([]G.Value(nil), p.reads...))
 }
 
 // setInputs checks each input's shape and dtype against its placeholder
@@ -121,10 +140,14 @@ func (p *Program) runAll() (err error) {
 // Close releases the VM.
 func (p *Program) Close() error { return p.vm.Close() }
 
+// valueToDense wraps a value the caller owns as a dense tensor.
 func valueToDense(v G.Value) *tensor.Dense {
 	switch t := v.(type) {
 	case *tensor.Dense:
-		return t.Clone().(*tensor.Dense)
+		if t.RequiresIterator() {
+			return t.Materialize().(*tensor.Dense)
+		}
+		return t
 	case *G.F32:
 		return tensor.New(tensor.FromScalar(float32(*t)))
 	case *G.F64:
