@@ -105,8 +105,9 @@ func (o *objective) targetPrograms(b *backbone) ([]*tensor.Dense, *nn.Program, *
 // graph builds the loss of a rendered sketch img (1, 3, S, S) into g with
 // one augmenter per backbone (batch N = augs[i].N()). It returns the total,
 // each weighted term, and the target-feature inputs (N, ...) in backbone
-// then term order.
-func (o *objective) graph(g *nn.Graph, img *G.Node, augs []*Augmenter) (total *G.Node, terms, targets []*G.Node) {
+// then term order. given, when not nil, supplies those target nodes
+// instead of new inputs.
+func (o *objective) graph(g *nn.Graph, img *G.Node, augs []*Augmenter, given []*G.Node) (total *G.Node, terms, targets []*G.Node) {
 	for bi, b := range o.backbones {
 		x, err := augs[bi].Apply(g.Expr(), img) // (N, 3, S, S)
 		if err != nil {
@@ -129,7 +130,16 @@ func (o *objective) graph(g *nn.Graph, img *G.Node, augs []*Augmenter) (total *G
 				g.Failf("clipasso: %s %s: sketch feature %v, target %v", b.name, t.feature, a.Shape(), want)
 				return nil, nil, nil
 			}
-			y := g.Input(fmt.Sprintf("target/%s/%s", b.name, t.feature), a.Shape()...) // (N, ...)
+			var y *G.Node
+			if k := len(targets); given != nil && k < len(given) {
+				y = given[k] // (N, ...)
+				if !y.Shape().Eq(a.Shape()) {
+					g.Failf("clipasso: %s %s: target node %v, want %v", b.name, t.feature, y.Shape(), a.Shape())
+					return nil, nil, nil
+				}
+			} else {
+				y = g.Input(fmt.Sprintf("target/%s/%s", b.name, t.feature), a.Shape()...) // (N, ...)
+			}
 			d := g.Scale(distance(g, a, y, t.dist), t.weight)                          // ()
 			targets = append(targets, y)
 			terms = append(terms, d)
@@ -267,7 +277,7 @@ func (o *objective) compile(scene raster.Scene, sp sketchParams) (*programs, err
 		return img // (1, 3, S, S)
 	}
 	step, err := train.Compile(tensor.Float32, func(g *nn.Graph) ([]*G.Node, *G.Node, error) {
-		total, terms, targets := o.graph(g, render(g), p.trainAugs)
+		total, terms, targets := o.graph(g, render(g), p.trainAugs, nil)
 		p.nTerms = len(terms)
 		return targets, total, g.Err()
 	})
@@ -285,7 +295,7 @@ func (o *objective) compile(scene raster.Scene, sp sketchParams) (*programs, err
 			}
 			augs = append(augs, a)
 		}
-		total, terms, targets := o.graph(g, render(g), augs)
+		total, terms, targets := o.graph(g, render(g), augs, nil)
 		if err := g.Err(); err != nil {
 			return err
 		}
