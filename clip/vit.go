@@ -23,31 +23,12 @@ func (b *ResidualBlock) Forward(g *nn.Graph, x, mask *G.Node) (out, probs *G.Nod
 	// The residual sums put the branch first: Gorgonia's TapeMachine may
 	// compute an Add in place into its first operand once that operand is
 	// dead, which would clobber x when x is also a tapped output.
-	h := b.LN1.Forward(g, x)                // (B, T, W)
-	a, probs := b.selfAttention(g, h, mask) // (B, T, W), (B, H, T, T)
-	x = g.Add(a, x)                         // (B, T, W)
-	h = b.LN2.Forward(g, x)                 // (B, T, W)
-	h = b.MLP.Forward(g, h)                 // (B, T, W)
+	h := b.LN1.Forward(g, x)                     // (B, T, W)
+	a, probs := b.Attn.SelfAttention(g, h, mask) // (B, T, W), (B, H, T, T)
+	x = g.Add(a, x)                              // (B, T, W)
+	h = b.LN2.Forward(g, x)                      // (B, T, W)
+	h = b.MLP.Forward(g, h)                      // (B, T, W)
 	return g.Add(h, x), probs
-}
-
-// selfAttention is b.Attn applied to x (B, T, C) as self-attention. It
-// projects q, k and v with one GEMM against the packed in_proj_weight and
-// slices the (B, T, 3C) result, instead of slicing the (3C, C) weight on
-// every run as nn.MultiheadAttention does (a 3C×C copy per block and run).
-func (b *ResidualBlock) selfAttention(g *nn.Graph, x, mask *G.Node) (out, probs *G.Node) {
-	if !g.OK(x) {
-		return nil, nil
-	}
-	c := x.Shape()[2]
-	w, bias := g.Param(b.Attn.InProjWeight), g.Param(b.Attn.InProjBias)
-	qkv := g.Linear(x, w, bias)                        // (B, T, 3C)
-	q := g.Slice(qkv, 2, 0, c)                         // (B, T, C)
-	k := g.Slice(qkv, 2, c, 2*c)                       // (B, T, C)
-	v := g.Slice(qkv, 2, 2*c, 3*c)                     // (B, T, C)
-	probs = g.AttentionProbs(q, k, b.Attn.Heads, mask) // (B, H, T, T)
-	y := g.AttentionApply(probs, v)                    // (B, T, C)
-	return b.Attn.OutProj.Forward(g, y), probs         // (B, T, C)
 }
 
 // Transformer is a stack of residual attention blocks.

@@ -14,10 +14,20 @@ import (
 // is a strided (T, D) matrix with leading dimension C, handed to the GEMM
 // directly: no transposes or copies to (B, H, T, D).
 
-// attnDims are the sizes of one attention op.
+// attnDims are the sizes of one attention op. q, k and v rows are read
+// with row strides lq, lk, lv from channel offsets oq, ok, ov: (C, 0) for
+// separate (B, T, C) tensors, (3C, 0/C/2C) for a packed (B, T, 3C) qkv.
 type attnDims struct {
 	b, tq, tk, c, h, d int
 	scale              float64
+	lq, lk, lv         int
+	oq, ok, ov         int
+}
+
+// separate sets the strides of separate q, k, v tensors.
+func (a attnDims) separate() attnDims {
+	a.lq, a.lk, a.lv = a.c, a.c, a.c
+	return a
 }
 
 // AttentionProbs returns softmax(q·kᵀ/√D + mask) per head: q (B, Tq, C),
@@ -33,7 +43,7 @@ func (g *Graph) AttentionProbs(q, k *G.Node, heads int, mask *G.Node) *G.Node {
 	if heads < 1 || qs[2]%heads != 0 {
 		return g.Failf("attention: %d heads do not divide %d channels", heads, qs[2])
 	}
-	a := attnDims{b: qs[0], tq: qs[1], tk: ks[1], c: qs[2], h: heads, d: qs[2] / heads}
+	a := attnDims{b: qs[0], tq: qs[1], tk: ks[1], c: qs[2], h: heads, d: qs[2] / heads}.separate()
 	a.scale = 1 / math.Sqrt(float64(a.d))
 	ps := tensor.Shape{a.b, a.h, a.tq, a.tk}
 	ms := tensor.Shape{a.tq, a.tk}
@@ -76,7 +86,7 @@ func (g *Graph) AttentionApply(probs, v *G.Node) *G.Node {
 	if len(ps) != 4 || len(vs) != 3 || ps[0] != vs[0] || ps[3] != vs[1] || ps[1] < 1 || vs[2]%ps[1] != 0 {
 		return g.Failf("attention apply: probs %s and v %s must be (B, H, Tq, Tk) and (B, Tk, C) with H dividing C", shapeString(ps), shapeString(vs))
 	}
-	a := attnDims{b: ps[0], h: ps[1], tq: ps[2], tk: ps[3], c: vs[2], d: vs[2] / ps[1]}
+	a := attnDims{b: ps[0], h: ps[1], tq: ps[2], tk: ps[3], c: vs[2], d: vs[2] / ps[1]}.separate()
 	os := tensor.Shape{a.b, a.tq, a.c}
 	key := fmt.Sprintf("attention_apply(heads=%d)", a.h)
 	op := &fused{key: key, in: []tensor.Shape{ps, vs}, out: os,
@@ -94,9 +104,13 @@ func (g *Graph) AttentionApply(probs, v *G.Node) *G.Node {
 	return g.apply(op, probs, v)
 }
 
-// Offsets of head h of batch b: in a (B, T, C) tensor and in (B, H, Tq, Tk).
-func (a attnDims) tok(b, h, t int) int { return b*t*a.c + h*a.d }
-func (a attnDims) pr(bh int) int       { return bh * a.tq * a.tk }
+// Offsets of head h of batch b: in q, k, v, in the (B, Tq, C) output and
+// in the probabilities (B, H, Tq, Tk).
+func (a attnDims) qi(b, h int) int { return b*a.tq*a.lq + a.oq + h*a.d }
+func (a attnDims) ki(b, h int) int { return b*a.tk*a.lk + a.ok + h*a.d }
+func (a attnDims) vi(b, h int) int { return b*a.tk*a.lv + a.ov + h*a.d }
+func (a attnDims) yi(b, h int) int { return b*a.tq*a.c + h*a.d }
+func (a attnDims) pr(bh int) int   { return bh * a.tq * a.tk }
 
 // attnProbsFwd: inputs (q, k[, mask]).
 func attnProbsFwd[T float](a attnDims, masked bool) kernel[T] {
@@ -106,7 +120,7 @@ func attnProbsFwd[T float](a attnDims, masked bool) kernel[T] {
 			for bh := lo; bh < hi; bh++ {
 				b, h := bh/a.h, bh%a.h
 				s := p[a.pr(bh):a.pr(bh+1)]
-				gemm(false, true, a.tq, a.tk, a.d, T(a.scale), q[a.tok(b, h, a.tq):], a.c, k[a.tok(b, h, a.tk):], a.c, 0, s, a.tk)
+				gemm(false, true, a.tq, a.tk, a.d, T(a.scale), q[a.qi(b, h):], a.lq, k[a.ki(b, h):], a.lk, 0, s, a.tk)
 				if masked {
 					for i, m := range in[2] {
 						s[i] += m
@@ -146,9 +160,9 @@ func attnProbsGradQK[T float](a attnDims, wantQ bool) kernel[T] {
 				b, h := bh/a.h, bh%a.h
 				scoreGrad(a, p[a.pr(bh):a.pr(bh+1)], gp[a.pr(bh):a.pr(bh+1)], ds)
 				if wantQ {
-					gemm(false, false, a.tq, a.d, a.tk, T(a.scale), ds, a.tk, other[a.tok(b, h, a.tk):], a.c, 0, dx[a.tok(b, h, a.tq):], a.c)
+					gemm(false, false, a.tq, a.d, a.tk, T(a.scale), ds, a.tk, other[a.ki(b, h):], a.lk, 0, dx[a.qi(b, h):], a.lq)
 				} else {
-					gemm(true, false, a.tk, a.d, a.tq, T(a.scale), ds, a.tk, other[a.tok(b, h, a.tq):], a.c, 0, dx[a.tok(b, h, a.tk):], a.c)
+					gemm(true, false, a.tk, a.d, a.tq, T(a.scale), ds, a.tk, other[a.qi(b, h):], a.lq, 0, dx[a.ki(b, h):], a.lk)
 				}
 			}
 		})
@@ -187,7 +201,7 @@ func attnApplyFwd[T float](a attnDims) kernel[T] {
 		parallelFor(a.b*a.h, 2*a.tq*a.tk*a.d, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {
 				b, h := bh/a.h, bh%a.h
-				gemm(false, false, a.tq, a.d, a.tk, 1, p[a.pr(bh):], a.tk, v[a.tok(b, h, a.tk):], a.c, 0, y[a.tok(b, h, a.tq):], a.c)
+				gemm(false, false, a.tq, a.d, a.tk, 1, p[a.pr(bh):], a.tk, v[a.vi(b, h):], a.lv, 0, y[a.yi(b, h):], a.c)
 			}
 		})
 	}
@@ -200,7 +214,7 @@ func attnApplyGradP[T float](a attnDims) kernel[T] {
 		parallelFor(a.b*a.h, 2*a.tq*a.tk*a.d, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {
 				b, h := bh/a.h, bh%a.h
-				gemm(false, true, a.tq, a.tk, a.d, 1, gy[a.tok(b, h, a.tq):], a.c, v[a.tok(b, h, a.tk):], a.c, 0, dp[a.pr(bh):], a.tk)
+				gemm(false, true, a.tq, a.tk, a.d, 1, gy[a.yi(b, h):], a.c, v[a.vi(b, h):], a.lv, 0, dp[a.pr(bh):], a.tk)
 			}
 		})
 	}
@@ -213,7 +227,7 @@ func attnApplyGradV[T float](a attnDims) kernel[T] {
 		parallelFor(a.b*a.h, 2*a.tq*a.tk*a.d, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {
 				b, h := bh/a.h, bh%a.h
-				gemm(true, false, a.tk, a.d, a.tq, 1, p[a.pr(bh):], a.tk, gy[a.tok(b, h, a.tq):], a.c, 0, dv[a.tok(b, h, a.tk):], a.c)
+				gemm(true, false, a.tk, a.d, a.tq, 1, p[a.pr(bh):], a.tk, gy[a.yi(b, h):], a.c, 0, dv[a.vi(b, h):], a.lv)
 			}
 		})
 	}

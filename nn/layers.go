@@ -130,7 +130,13 @@ type MultiheadAttention struct {
 // additive mask (Tq, Tk). It returns the output (B, Tq, C) and the attention
 // probabilities (B, heads, Tq, Tk). Self-attention passes the same node as q
 // and kv; attention pooling passes a query subset as q.
+//
+// Self-attention (q == kv) takes the packed path of SelfAttention; other
+// queries slice the weight into its q, k and v rows.
 func (m *MultiheadAttention) Forward(g *Graph, q, kv, mask *G.Node) (out, probs *G.Node) {
+	if q == kv {
+		return m.SelfAttention(g, q, mask)
+	}
 	if m == nil || m.InProjWeight == nil {
 		return g.Failf("multihead attention: missing in_proj_weight"), nil
 	}
