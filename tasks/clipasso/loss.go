@@ -158,7 +158,18 @@ func semanticBackbone(m *clip.Model, weight float64, target []float32) (*backbon
 		b.mean[c], b.std[c] = float64(clip.Mean[c]), float64(clip.Std[c])
 	}
 	b.terms = []term{{feature: "fc", weight: weight, dist: Cosine}}
+	r := m.Config().Vision.ImageSize
 	b.forward = func(g *nn.Graph, x *G.Node) map[string]*G.Node {
+		if !g.OK(x) {
+			return nil
+		}
+		if s := x.Shape()[2]; s != r {
+			if s%r != 0 {
+				g.Failf("clipasso: the semantic ViT takes %d×%d, the canvas %d×%d is not a multiple", r, r, s, s)
+				return nil
+			}
+			x = g.AvgPool2d(x, s/r, s/r, 0) // (N, 3, R, R), box-filtered
+		}
 		return map[string]*G.Node{"fc": m.ViT.Forward(g, x, nil)} // (N, E)
 	}
 	return b, nil

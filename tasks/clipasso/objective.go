@@ -140,7 +140,7 @@ func (o *objective) graph(g *nn.Graph, img *G.Node, augs []*Augmenter, given []*
 			} else {
 				y = g.Input(fmt.Sprintf("target/%s/%s", b.name, t.feature), a.Shape()...) // (N, ...)
 			}
-			d := g.Scale(distance(g, a, y, t.dist), t.weight)                          // ()
+			d := g.Scale(distance(g, a, y, t.dist), t.weight) // ()
 			targets = append(targets, y)
 			terms = append(terms, d)
 			if total == nil {

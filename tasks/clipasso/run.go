@@ -73,7 +73,7 @@ func Run(target []float64, models Models, cfg Config, opt Options) (*Result, err
 		if models.ViT == nil {
 			return nil, fmt.Errorf("clipasso: attention initialisation needs Models.ViT (or set AttentionInit false)")
 		}
-		rel, err := Relevancy(models.ViT, resizeTo(target, s, models.ViT.Config().Vision.ImageSize), s)
+		rel, err := Relevancy(models.ViT, ResizeTo(target, s, models.ViT.Config().Vision.ImageSize), s)
 		if err != nil {
 			return nil, err
 		}
@@ -180,7 +180,7 @@ func backbones(target []float64, m Models, cfg Config) ([]*backbone, error) {
 		emb := m.TextEmbedding
 		if emb == nil {
 			r := m.ViT.Config().Vision.ImageSize
-			norm := Normalize(resizeTo(target, cfg.Size, r), r, r)
+			norm := Normalize(ResizeTo(target, cfg.Size, r), r, r)
 			px := make([]float32, len(norm))
 			for i, v := range norm {
 				px[i] = float32(v)
@@ -203,19 +203,30 @@ func backbones(target []float64, m Models, cfg Config) ([]*backbone, error) {
 	return out, nil
 }
 
-// resizeTo resamples a (3, s, s) image to (3, r, r) bilinearly (identity
-// when r == s: the usual 224 case).
-func resizeTo(img []float64, s, r int) []float64 {
+// ResizeTo resamples a (3, s, s) image to (3, r, r): identity when r == s
+// (the usual 224 case), a box average when r divides s, else bilinear.
+func ResizeTo(img []float64, s, r int) []float64 {
 	if r == s {
 		return img
 	}
 	out := make([]float64, 3*r*r)
+	if s%r == 0 {
+		k := s / r
+		for c := range 3 {
+			for y := range s {
+				for x := range s {
+					out[c*r*r+(y/k)*r+x/k] += img[c*s*s+y*s+x] / float64(k*k)
+				}
+			}
+		}
+		return out
+	}
 	for c := range 3 {
+		p := img[c*s*s:]
 		for y := range r {
 			y0, y1, fy := linearSrc(y, float64(s)/float64(r), s)
 			for x := range r {
 				x0, x1, fx := linearSrc(x, float64(s)/float64(r), s)
-				p := img[c*s*s:]
 				out[c*r*r+y*r+x] = (1-fy)*((1-fx)*p[y0*s+x0]+fx*p[y0*s+x1]) + fy*((1-fx)*p[y1*s+x0]+fx*p[y1*s+x1])
 			}
 		}
