@@ -38,13 +38,23 @@ func TestGradSelfAttention(t *testing.T) {
 
 func TestPackedAttentionErrors(t *testing.T) {
 	for name, f := range map[string]func(g *nn.Graph) *G.Node{
-		"not 3C":   func(g *nn.Graph) *G.Node { return g.PackedAttentionProbs(g.Input("qkv", 1, 2, 7), 1, nil) },
-		"heads":    func(g *nn.Graph) *G.Node { return g.PackedAttentionProbs(g.Input("qkv", 1, 2, 9), 2, nil) },
-		"mask":     func(g *nn.Graph) *G.Node { return g.PackedAttentionProbs(g.Input("qkv", 1, 2, 6), 1, g.CausalMask(3)) },
-		"probs":    func(g *nn.Graph) *G.Node { return g.PackedAttentionApply(g.Input("p", 1, 2, 3, 3), g.Input("qkv", 1, 2, 12)) },
-		"rank":     func(g *nn.Graph) *G.Node { return g.PackedAttentionApply(g.Input("p", 2, 3, 3), g.Input("qkv", 1, 3, 12)) },
-		"weight":   func(g *nn.Graph) *G.Node { o, _ := (&nn.MultiheadAttention{InProjWeight: nn.ZeroParam("w", 6, 3), Heads: 1}).SelfAttention(g, g.Input("x", 1, 2, 3), nil); return o },
-		"nil attn": func(g *nn.Graph) *G.Node { o, _ := (*nn.MultiheadAttention)(nil).SelfAttention(g, g.Input("x", 1, 2, 3), nil); return o },
+		"not 3C": func(g *nn.Graph) *G.Node { return g.PackedAttentionProbs(g.Input("qkv", 1, 2, 7), 1, nil) },
+		"heads":  func(g *nn.Graph) *G.Node { return g.PackedAttentionProbs(g.Input("qkv", 1, 2, 9), 2, nil) },
+		"mask":   func(g *nn.Graph) *G.Node { return g.PackedAttentionProbs(g.Input("qkv", 1, 2, 6), 1, g.CausalMask(3)) },
+		"probs": func(g *nn.Graph) *G.Node {
+			return g.PackedAttentionApply(g.Input("p", 1, 2, 3, 3), g.Input("qkv", 1, 2, 12))
+		},
+		"rank": func(g *nn.Graph) *G.Node {
+			return g.PackedAttentionApply(g.Input("p", 2, 3, 3), g.Input("qkv", 1, 3, 12))
+		},
+		"weight": func(g *nn.Graph) *G.Node {
+			o, _ := (&nn.MultiheadAttention{InProjWeight: nn.ZeroParam("w", 6, 3), Heads: 1}).SelfAttention(g, g.Input("x", 1, 2, 3), nil)
+			return o
+		},
+		"nil attn": func(g *nn.Graph) *G.Node {
+			o, _ := (*nn.MultiheadAttention)(nil).SelfAttention(g, g.Input("x", 1, 2, 3), nil)
+			return o
+		},
 	} {
 		g := nn.NewGraph(G.Float32)
 		if f(g) != nil || g.Err() == nil {

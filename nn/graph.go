@@ -506,9 +506,7 @@ func (g *Graph) Conv2dNoBias(x, w *G.Node, stride, pad int) *G.Node {
 	if x.Dims() != 4 || len(ws) != 4 || x.Shape()[1] != ws[1] {
 		return g.Failf("conv2d: input %s and filter %s do not match (want (N, C, H, W) and (Cout, C, kH, kW))", shapeString(x.Shape()), shapeString(ws))
 	}
-	return g.Do("conv2d", func() (*G.Node, error) {
-		return G.Conv2d(x, w, tensor.Shape{ws[2], ws[3]}, []int{pad, pad}, []int{stride, stride}, []int{1, 1})
-	})
+	return g.conv2d(x, w, stride, pad) // (N, Cout, OH, OW), see conv_fast.go
 }
 
 // MaxPool2d is max pooling in NCHW layout.

@@ -1,0 +1,169 @@
+package nn
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// A fused 2-D convolution. Gorgonia's Conv2d runs im2col into a fresh
+// (N·OH·OW, C·kH·kW) matrix, a GEMM, then a reshape and a copying transpose
+// back to NCHW. Here each image is one GEMM straight into its NCHW output,
+// y[n] (Cout, OH·OW) = W (Cout, C·kH·kW) · col[n] (C·kH·kW, OH·OW), with
+// col built in a buffer reused across runs, and no im2col at all for 1×1
+// stride-1 convolutions (col[n] is x[n] itself).
+
+// convDims are the sizes of one convolution.
+type convDims struct {
+	n, c, h, w, cout, kh, kw, stride, pad, oh, ow int
+}
+
+func (d convDims) k() int       { return d.c * d.kh * d.kw }
+func (d convDims) ohw() int     { return d.oh * d.ow }
+func (d convDims) direct() bool { return d.kh == 1 && d.kw == 1 && d.stride == 1 && d.pad == 0 }
+
+// conv2d builds the fused convolution of x (N, C, H, W) with w (Cout, C, kH, kW).
+func (g *Graph) conv2d(x, w *G.Node, stride, pad int) *G.Node {
+	xs, ws := x.Shape().Clone(), w.Shape().Clone()
+	d := convDims{n: xs[0], c: xs[1], h: xs[2], w: xs[3], cout: ws[0], kh: ws[2], kw: ws[3], stride: stride, pad: pad}
+	if stride < 1 || pad < 0 || d.h+2*pad < d.kh || d.w+2*pad < d.kw {
+		return g.Failf("conv2d: stride %d, padding %d and filter %s do not fit input %s", stride, pad, shapeString(ws), shapeString(xs))
+	}
+	d.oh, d.ow = (d.h+2*pad-d.kh)/stride+1, (d.w+2*pad-d.kw)/stride+1
+	ys := tensor.Shape{d.n, d.cout, d.oh, d.ow}
+	key := fmt.Sprintf("conv2d(s=%d,p=%d)", stride, pad)
+	op := &fused{key: key, in: []tensor.Shape{xs, ws}, out: ys,
+		k32: convFwd[float32](d), k64: convFwd[float64](d), diff: []bool{true, true}, full: true}
+	op.grad = func(in G.Nodes, _, gy *G.Node) []gradFn {
+		gx := &fused{key: key + "_grad_x", in: []tensor.Shape{ys, ws}, out: xs,
+			k32: convGradX[float32](d), k64: convGradX[float64](d)}
+		gw := &fused{key: key + "_grad_w", in: []tensor.Shape{ys, xs}, out: ws,
+			k32: convGradW[float32](d), k64: convGradW[float64](d)}
+		return []gradFn{
+			func() (*G.Node, error) { return applyGrad(gx, gy, in[1]) },
+			func() (*G.Node, error) { return applyGrad(gw, gy, in[0]) },
+		}
+	}
+	return g.apply(op, x, w)
+}
+
+// im2col writes the (C·kH·kW, OH·OW) patch matrix of one image x (C, H, W)
+// into col, zeros where the window overhangs the padding.
+func im2col[T float](d convDims, x, col []T) {
+	ohw := d.ohw()
+	parallelFor(d.c, d.kh*d.kw*ohw, func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			plane := x[ci*d.h*d.w : (ci+1)*d.h*d.w]
+			for ky := 0; ky < d.kh; ky++ {
+				for kx := 0; kx < d.kw; kx++ {
+					row := col[((ci*d.kh+ky)*d.kw+kx)*ohw:][:ohw]
+					for oy := 0; oy < d.oh; oy++ {
+						dst := row[oy*d.ow : (oy+1)*d.ow]
+						iy := oy*d.stride - d.pad + ky
+						if iy < 0 || iy >= d.h {
+							clear(dst)
+							continue
+						}
+						src := plane[iy*d.w : (iy+1)*d.w]
+						for ox := range dst {
+							ix := ox*d.stride - d.pad + kx
+							if ix < 0 || ix >= d.w {
+								dst[ox] = 0
+							} else {
+								dst[ox] = src[ix]
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// col2im adds the patch-matrix gradient dcol back into dx (C, H, W).
+func col2im[T float](d convDims, dcol, dx []T) {
+	ohw := d.ohw()
+	parallelFor(d.c, d.kh*d.kw*ohw, func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			plane := dx[ci*d.h*d.w : (ci+1)*d.h*d.w]
+			for ky := 0; ky < d.kh; ky++ {
+				for kx := 0; kx < d.kw; kx++ {
+					row := dcol[((ci*d.kh+ky)*d.kw+kx)*ohw:][:ohw]
+					for oy := 0; oy < d.oh; oy++ {
+						iy := oy*d.stride - d.pad + ky
+						if iy < 0 || iy >= d.h {
+							continue
+						}
+						for ox := 0; ox < d.ow; ox++ {
+							if ix := ox*d.stride - d.pad + kx; ix >= 0 && ix < d.w {
+								plane[iy*d.w+ix] += row[oy*d.ow+ox]
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// convFwd: inputs (x, w). The patch buffer lives as long as the op.
+func convFwd[T float](d convDims) kernel[T] {
+	var col []T
+	return func(in [][]T, y []T) {
+		x, w := in[0], in[1]
+		k, ohw, xn := d.k(), d.ohw(), d.c*d.h*d.w
+		if !d.direct() && len(col) != k*ohw {
+			col = make([]T, k*ohw)
+		}
+		for i := 0; i < d.n; i++ {
+			b := x[i*xn : (i+1)*xn]
+			if !d.direct() {
+				im2col(d, b, col)
+				b = col
+			}
+			gemm(false, false, d.cout, ohw, k, 1, w, k, b, ohw, 0, y[i*d.cout*ohw:], ohw)
+		}
+	}
+}
+
+// convGradX: inputs (gy, w); dx[n] = col2im(Wᵀ · gy[n]).
+func convGradX[T float](d convDims) kernel[T] {
+	return func(in [][]T, dx []T) {
+		gy, w := in[0], in[1]
+		k, ohw, xn := d.k(), d.ohw(), d.c*d.h*d.w
+		var dcol []T
+		if !d.direct() {
+			dcol = make([]T, k*ohw)
+		}
+		for i := 0; i < d.n; i++ {
+			dst := dx[i*xn : (i+1)*xn]
+			if d.direct() {
+				gemm(true, false, k, ohw, d.cout, 1, w, k, gy[i*d.cout*ohw:], ohw, 0, dst, ohw)
+				continue
+			}
+			gemm(true, false, k, ohw, d.cout, 1, w, k, gy[i*d.cout*ohw:], ohw, 0, dcol, ohw)
+			col2im(d, dcol, dst)
+		}
+	}
+}
+
+// convGradW: inputs (gy, x); dW = Σ_n gy[n] · col[n]ᵀ.
+func convGradW[T float](d convDims) kernel[T] {
+	return func(in [][]T, dw []T) {
+		gy, x := in[0], in[1]
+		k, ohw, xn := d.k(), d.ohw(), d.c*d.h*d.w
+		var col []T
+		if !d.direct() {
+			col = make([]T, k*ohw)
+		}
+		for i := 0; i < d.n; i++ {
+			b := x[i*xn : (i+1)*xn]
+			if !d.direct() {
+				im2col(d, b, col)
+				b = col
+			}
+			gemm(false, true, d.cout, k, ohw, 1, gy[i*d.cout*ohw:], ohw, b, ohw, 1, dw, k)
+		}
+	}
+}
