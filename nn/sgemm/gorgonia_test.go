@@ -1,6 +1,7 @@
 package sgemm
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -97,4 +98,33 @@ func TestImplementationPanics(t *testing.T) {
 		}
 	}()
 	Implementation{}.Sgemm(blas.NoTrans, blas.NoTrans, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 4), 1)
+}
+
+// TestGorgoniaBatchedMatMul checks attention-shaped BatchedMatMul (Q·Kᵀ per
+// head) after Use; each batch is a view, so Sgemm sees offset slices.
+func TestGorgoniaBatchedMatMul(t *testing.T) {
+	useForTest(t)
+	r := rand.New(rand.NewSource(7))
+	const bs, tq, d = 3, 17, 24
+	qv, kv := randSlice(r, bs*tq*d), randSlice(r, bs*tq*d)
+
+	g := G.NewGraph()
+	q := G.NewTensor(g, tensor.Float32, 3, G.WithShape(bs, tq, d), G.WithName("q"),
+		G.WithValue(tensor.New(tensor.WithShape(bs, tq, d), tensor.WithBacking(append([]float32(nil), qv...)))))
+	k := G.NewTensor(g, tensor.Float32, 3, G.WithShape(bs, tq, d), G.WithName("k"),
+		G.WithValue(tensor.New(tensor.WithShape(bs, tq, d), tensor.WithBacking(append([]float32(nil), kv...)))))
+	s, err := G.BatchedMatMul(q, k, false, true) // (bs, tq, tq)
+	if err != nil {
+		t.Fatalf("BatchedMatMul: %v", err)
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatalf("RunAll: %v", err)
+	}
+	got := s.Value().Data().([]float32)
+	for i := 0; i < bs; i++ {
+		want := naive(false, true, tq, tq, d, 1, qv[i*tq*d:], d, kv[i*tq*d:], d, 0, nil, tq)
+		closeTo(t, fmt.Sprintf("batch %d", i), got[i*tq*tq:(i+1)*tq*tq], want, 1e-5*d)
+	}
 }
