@@ -131,8 +131,8 @@ type gemm struct {
 func (g *gemm) run() {
 	mr, nr := g.kern.mr, g.kern.nr
 	g.kc = min(kcBlock, g.k)
-	g.mc = max(mr, mcTarget/mr*mr)
-	g.nc = max(nr, ncBlock/nr*nr)
+	g.mc = min(max(mr, mcTarget/mr*mr), roundUp(g.m, mr))
+	g.nc = min(max(nr, ncBlock/nr*nr), roundUp(g.n, nr))
 
 	threads := runtime.GOMAXPROCS(0)
 	if threads == 1 || 2*float64(g.m)*float64(g.n)*float64(g.k) < parallelMinFlops {
