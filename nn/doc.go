@@ -13,9 +13,11 @@
 //
 // Fused ops (Linear, LayerNorm, Softmax/LogSoftmax, QuickGELU, GELU,
 // AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool2d, ChannelAffine, Gather,
-// AttentionProbs, AttentionApply) are one Gorgonia op type each with a
-// float32 and a float64 Go kernel and hand-written backward ops; all matrix
-// products go through gemm32/gemm64 (gemm.go). They work around Gorgonia
+// AttentionProbs, AttentionApply, their packed-qkv forms, Conv2d) are one
+// Gorgonia op type each with a float32 and a float64 Go kernel and
+// hand-written backward ops; all matrix products go through gemm32/gemm64
+// (gemm.go; float32 runs on nn/sgemm, which nn also registers as Gorgonia's
+// BLAS). Fused ops reuse their output buffers across runs. They work around Gorgonia
 // v0.9.18 as follows: every op hashes its kind, every parameter and its
 // shapes, so ops differing in axis, eps, heads or kind never merge (Gorgonia
 // merges SoftMax and LogSoftMax of one node); Softmax subtracts each line's
