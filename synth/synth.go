@@ -48,7 +48,7 @@ const ColourJitter = 15
 // image side.
 var (
 	Sizes     = []string{"small", "large"}
-	sizeRadii = []float64{0.16, 0.26}
+	sizeRadii = []float64{0.2, 0.3}
 )
 
 // Positions, indexed by Sample.Position: the phrase used in captions and the
@@ -57,10 +57,10 @@ var Positions = []struct {
 	Phrase string
 	X, Y   float64
 }{
-	{"on the left", 0.27, 0.5},
-	{"on the right", 0.73, 0.5},
-	{"at the top", 0.5, 0.27},
-	{"at the bottom", 0.5, 0.73},
+	{"on the left", 0.3, 0.5},
+	{"on the right", 0.7, 0.5},
+	{"at the top", 0.5, 0.3},
+	{"at the bottom", 0.5, 0.7},
 	{"in the center", 0.5, 0.5},
 }
 
@@ -219,24 +219,61 @@ func (s Sample) RandomCaption(r *rand.Rand) string {
 	return c
 }
 
-// ColourPrompts returns, for each colour, zero-shot prompts naming only the
-// colour ("a red shape", "a photo of a red shape").
+// ColourlessCaption is RandomCaption without the colour, for the sample
+// rendered in grey levels ("a large star on the left", "a photo of a star").
+func (s Sample) ColourlessCaption(r *rand.Rand) string {
+	size, pos := Sizes[s.Size], Positions[s.Position].Phrase
+	if r.IntN(2) == 0 {
+		size = ""
+	}
+	if r.IntN(2) == 0 {
+		pos = ""
+	}
+	c := phrase(size, "", Shapes[s.Shape], pos)
+	if r.IntN(2) == 0 {
+		c = "a photo of " + c
+	}
+	return c
+}
+
+// Grey converts img in place to its luma (ITU-R BT.601), the same value in
+// every channel.
+func Grey(img *image.RGBA) {
+	for i := 0; i+3 < len(img.Pix); i += 4 {
+		y := (299*int(img.Pix[i]) + 587*int(img.Pix[i+1]) + 114*int(img.Pix[i+2]) + 500) / 1000
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2] = uint8(y), uint8(y), uint8(y)
+	}
+}
+
+// ColourPrompts returns, for each colour, a zero-shot prompt ensemble
+// naming the colour: "a red shape", "a photo of a red shape", and the
+// colour with every shape ("a red circle", …, "a red cross"). Averaging
+// over all shapes makes the ensembles of all colours carry the same shape
+// content, so an unseen colour × shape combination is not pulled towards
+// the colours that its shape was trained with.
 func ColourPrompts() [][]string {
 	out := make([][]string, len(Colours))
 	for i, c := range Colours {
 		p := phrase("", c.Name, "", "")
 		out[i] = []string{p, "a photo of " + p}
+		for _, s := range Shapes {
+			out[i] = append(out[i], phrase("", c.Name, s, ""))
+		}
 	}
 	return out
 }
 
-// ShapePrompts returns, for each shape, zero-shot prompts naming only the
-// shape ("a star", "a photo of a star").
+// ShapePrompts returns, for each shape, a zero-shot prompt ensemble naming
+// the shape: "a star", "a photo of a star", and the shape in every colour
+// ("a red star", …, "a white star"), for the same reason as ColourPrompts.
 func ShapePrompts() [][]string {
 	out := make([][]string, len(Shapes))
 	for i, s := range Shapes {
 		p := phrase("", "", s, "")
 		out[i] = []string{p, "a photo of " + p}
+		for _, c := range Colours {
+			out[i] = append(out[i], phrase("", c.Name, s, ""))
+		}
 	}
 	return out
 }

@@ -160,10 +160,10 @@ func TestCaptions(t *testing.T) {
 	if len(kinds) != 3 {
 		t.Fatalf("caption kinds %v, want colour+shape, colour only and shape only", kinds)
 	}
-	if got := ColourPrompts()[5]; got[0] != "an orange shape" || got[1] != "a photo of an orange shape" {
+	if got := ColourPrompts()[5]; len(got) != 2+len(Shapes) || got[0] != "an orange shape" || got[1] != "a photo of an orange shape" || got[5] != "an orange star" {
 		t.Fatalf("colour prompts %q", got)
 	}
-	if got := ShapePrompts()[3]; got[0] != "a star" || got[1] != "a photo of a star" {
+	if got := ShapePrompts()[3]; len(got) != 2+len(Colours) || got[0] != "a star" || got[1] != "a photo of a star" || got[2] != "a red star" {
 		t.Fatalf("shape prompts %q", got)
 	}
 }
@@ -177,5 +177,26 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := (Sample{}).Render(4); err == nil || !strings.Contains(err.Error(), "image size 4") {
 		t.Fatalf("bad size: %v", err)
+	}
+}
+
+func TestGreyAndColourless(t *testing.T) {
+	s := Sample{Shape: 3, Colour: 1, Size: 1, Position: 4, Background: 4, Seed: 3}
+	img, err := s.Render(32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := img.RGBAAt(16, 16)
+	Grey(img)
+	g := img.RGBAAt(16, 16)
+	if want := uint8((299*int(c.R) + 587*int(c.G) + 114*int(c.B) + 500) / 1000); g.R != want || g.G != want || g.B != want {
+		t.Fatalf("grey of %v is %v, want %d in every channel", c, g, want)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	for range 200 {
+		capt := s.ColourlessCaption(r)
+		if !strings.Contains(capt, "star") || strings.Contains(capt, "green") {
+			t.Fatalf("colourless caption %q", capt)
+		}
 	}
 }

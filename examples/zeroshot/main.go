@@ -1,6 +1,10 @@
 // Command zeroshot classifies an image among free-text labels with CLIP.
 //
-//	go run ./examples/zeroshot -model PATH -image FILE -labels "a diagram,a dog,a cat" [-templates imagenet] [-vocab FILE] [-top K]
+//	go run ./examples/zeroshot [-model PATH] -image FILE -labels "a diagram,a dog,a cat" [-templates imagenet] [-vocab FILE] [-top K]
+//
+// Without -model it uses goclip's embedded default model (clip.Default), a
+// tiny CLIP trained on synthetic coloured shapes: try
+// -labels "a red shape,a blue shape" or "a circle,a star,a cross".
 //
 // It prints the labels ranked by probability (softmax of logit_scale ×
 // cosine similarity). -templates imagenet ensembles OpenAI's 80 ImageNet
@@ -32,7 +36,7 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("zeroshot", flag.ContinueOnError)
-	modelPath := fs.String("model", "", "checkpoint: OpenAI .pt, open_clip .bin/.pt, safetensors or Hugging Face directory")
+	modelPath := fs.String("model", "", "checkpoint: OpenAI .pt, open_clip .bin/.pt, safetensors or Hugging Face directory (default: the embedded clip.Default model)")
 	imagePath := fs.String("image", "", "image file (PNG/JPEG/GIF/WebP) or .npy pixels")
 	labels := fs.String("labels", "", "comma-separated class labels")
 	templates := fs.String("templates", "", `"imagenet" (OpenAI's 80 templates) or '|'-separated templates with {} for the label`)
@@ -44,8 +48,8 @@ func run(args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if *modelPath == "" || *imagePath == "" || *labels == "" {
-		return fmt.Errorf("need -model, -image and -labels")
+	if *imagePath == "" || *labels == "" {
+		return fmt.Errorf("need -image and -labels")
 	}
 	var classes []string
 	for _, l := range strings.Split(*labels, ",") {
@@ -66,12 +70,19 @@ func run(args []string, stdout io.Writer) error {
 	default:
 		return fmt.Errorf(`-templates %q: want "imagenet" or templates containing {}`, *templates)
 	}
-	m, err := clip.Load(*modelPath)
+	var m *clip.Model
+	var tok *clip.Tokenizer
+	var err error
+	if *modelPath == "" {
+		m, tok, err = clip.Default()
+	} else {
+		m, err = clip.Load(*modelPath)
+	}
 	if err != nil {
 		return err
 	}
-	var tok *clip.Tokenizer
 	switch {
+	case tok != nil && *vocabPath == "":
 	case *vocabPath == "":
 		tok, err = clip.LoadTokenizerFor(*modelPath)
 	case strings.HasSuffix(*vocabPath, ".json"):

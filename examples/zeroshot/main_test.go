@@ -14,6 +14,7 @@ import (
 
 	"github.com/goclip/goclip/clip"
 	"github.com/goclip/goclip/nn"
+	"github.com/goclip/goclip/synth"
 	"github.com/goclip/goclip/weights"
 )
 
@@ -125,7 +126,7 @@ func TestZeroShotProgram(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-model", model, "-image", img}, "need -model, -image and -labels"},
+		{[]string{"-model", model, "-image", img}, "need -image and -labels"},
 		{[]string{"-model", model, "-image", img, "-labels", " , "}, "no labels"},
 		{[]string{"-model", model, "-image", img, "-labels", "a", "-templates", "cifar"}, "-templates"},
 		{[]string{"-model", model, "-image", model, "-labels", "a"}, "decode"},
@@ -147,4 +148,36 @@ func paramData(p *nn.Param) []float32 {
 		return []float32{d}
 	}
 	panic(fmt.Sprintf("param %s: unexpected data %T", p.Name, p.Value.Data()))
+}
+
+// TestDefaultModel: without -model the embedded clip.Default model names
+// the colour and the shape of a rendered synthetic image (a held-out
+// colour × shape combination, never seen in training).
+func TestDefaultModel(t *testing.T) {
+	s := synth.Sample{Shape: 3, Colour: 0, Size: 1, Position: 4, Background: 1, Seed: 7} // a large red star
+	im, err := s.Render(32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "star.png")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, im); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, tc := range []struct{ labels, want string }{
+		{"a red shape,a green shape,a blue shape,a yellow shape,a purple shape,an orange shape,a white shape", "a red shape"},
+		{"a circle,a square,a triangle,a star,a cross", "a star"},
+	} {
+		var buf bytes.Buffer
+		if err := run([]string{"-image", path, "-labels", tc.labels, "-top", "1"}, &buf); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(buf.String()); !strings.HasSuffix(got, "  "+tc.want) {
+			t.Errorf("labels %q: top prediction %q, want %q", tc.labels, got, tc.want)
+		}
+	}
 }
