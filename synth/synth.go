@@ -291,6 +291,27 @@ func (s Sample) Render(size int) (*image.RGBA, error) {
 	if size < 8 {
 		return nil, fmt.Errorf("synth: render: image size %d, want at least 8", size)
 	}
+	return s.render(size, Colours[s.Colour].RGB, ColourJitter), nil
+}
+
+// RenderRGB draws the sample like Render but in exactly the colour rgb (no
+// jitter) instead of Colours[s.Colour] (s.Colour is still validated, and
+// is otherwise unused). Training uses it for shape-only captions with
+// RandomShapeColour. Anti-aliased edges blend rgb with the grey background,
+// which keeps its hue.
+func (s Sample) RenderRGB(size int, rgb [3]uint8) (*image.RGBA, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if size < 8 {
+		return nil, fmt.Errorf("synth: render: image size %d, want at least 8", size)
+	}
+	return s.render(size, rgb, 0), nil
+}
+
+// render draws a validated sample in the base colour rgb, each channel
+// offset by up to ±jitter.
+func (s Sample) render(size int, rgb [3]uint8, jitter int) *image.RGBA {
 	r := rand.New(rand.NewPCG(s.Seed, 0xc0105))
 	side := float64(size)
 	pos := Positions[s.Position]
@@ -300,7 +321,7 @@ func (s Sample) Render(size int) (*image.RGBA, error) {
 	rot := (r.Float64()*2 - 1) * 12 * math.Pi / 180
 	var fg [3]float64
 	for c := range fg {
-		v := int(Colours[s.Colour].RGB[c]) + r.IntN(2*ColourJitter+1) - ColourJitter
+		v := int(rgb[c]) + r.IntN(2*jitter+1) - jitter
 		fg[c] = float64(min(max(v, 0), 255))
 	}
 	bg := Backgrounds[s.Background]
@@ -332,7 +353,94 @@ func (s Sample) Render(size int) (*image.RGBA, error) {
 			img.SetRGBA(x, y, color.RGBA{out[0], out[1], out[2], 255})
 		}
 	}
-	return img, nil
+	return img
+}
+
+// HueMargin is how far, in degrees of hue, a RandomShapeColour stays from
+// the hue of its shape's held-out colour.
+const HueMargin = 40
+
+// Hue returns the HSV hue of rgb in degrees [0, 360), and its saturation
+// in [0, 1] (0 for greys, whose hue is then 0).
+func Hue(rgb [3]uint8) (hue, sat float64) {
+	r, g, b := float64(rgb[0]), float64(rgb[1]), float64(rgb[2])
+	hi, lo := max(r, g, b), min(r, g, b)
+	if hi == 0 || hi == lo {
+		return 0, 0
+	}
+	d := hi - lo
+	switch hi {
+	case r:
+		hue = 60 * math.Mod((g-b)/d, 6)
+	case g:
+		hue = 60 * ((b-r)/d + 2)
+	default:
+		hue = 60 * ((r-g)/d + 4)
+	}
+	if hue < 0 {
+		hue += 360
+	}
+	return hue, d / hi
+}
+
+// HueDistance is the angle in degrees between two hues, in [0, 180].
+func HueDistance(a, b float64) float64 {
+	d := math.Mod(math.Abs(a-b), 360)
+	return min(d, 360-d)
+}
+
+// heldOutColour returns the colour index held out for shape, or -1.
+func heldOutColour(shape int) int {
+	for _, p := range HeldOut {
+		if p[0] == shape {
+			return p[1]
+		}
+	}
+	return -1
+}
+
+// RandomShapeColour draws a saturated colour of random hue for an image of
+// shape whose caption names no colour: hue uniform over the circle except
+// within HueMargin degrees of the hue of the shape's held-out colour,
+// saturation in [0.45, 1], value in [0.55, 1]. Such images teach shape
+// features that hold across hues without ever showing a held-out
+// combination (a test checks the hue of every colour drawn).
+func RandomShapeColour(r *rand.Rand, shape int) [3]uint8 {
+	avoid := -1.0
+	if c := heldOutColour(shape); c >= 0 {
+		avoid, _ = Hue(Colours[c].RGB)
+	}
+	for {
+		h := r.Float64() * 360
+		if avoid >= 0 && HueDistance(h, avoid) < HueMargin {
+			continue
+		}
+		return hsv(h, 0.45+0.55*r.Float64(), 0.55+0.45*r.Float64())
+	}
+}
+
+// hsv converts a hue in degrees, saturation and value in [0, 1] to RGB.
+func hsv(h, s, v float64) [3]uint8 {
+	c := v * s
+	x := c * (1 - math.Abs(math.Mod(h/60, 2)-1))
+	var r, g, b float64
+	switch int(h/60) % 6 {
+	case 0:
+		r, g = c, x
+	case 1:
+		r, g = x, c
+	case 2:
+		g, b = c, x
+	case 3:
+		g, b = x, c
+	case 4:
+		r, b = x, c
+	default:
+		r, b = c, x
+	}
+	m := v - c
+	to := func(f float64) uint8 { return uint8(math.Round(min(max((f+m)*255, 0), 255))) }
+	return [3]uint8{to(r), to(g), to(b)}
 }
 
 // shapeTest returns the inside test of a shape in unit coordinates (centre

@@ -2,6 +2,7 @@ package synth
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -198,5 +199,105 @@ func TestGreyAndColourless(t *testing.T) {
 		if !strings.Contains(capt, "star") || strings.Contains(capt, "green") {
 			t.Fatalf("colourless caption %q", capt)
 		}
+	}
+}
+
+// TestRandomShapeColourAvoidsHeldOut renders random-hue training images of
+// every shape and checks every coloured pixel: its hue stays at least
+// HueMargin (less 2° for 8-bit rounding) from the hue of the shape's
+// held-out colour, so a held-out combination never appears through the
+// random hues. It also checks that the hues drawn cover the rest of the
+// circle.
+func TestRandomShapeColourAvoidsHeldOut(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, h := range HeldOut {
+		shape := h[0]
+		avoid, _ := Hue(Colours[h[1]].RGB)
+		var bins [36]int // 10° bins of the hues drawn
+		for i := range 400 {
+			rgb := RandomShapeColour(r, shape)
+			hue, sat := Hue(rgb)
+			if sat < 0.44 {
+				t.Fatalf("%s: colour %v has saturation %.2f, want ≥ 0.45", Shapes[shape], rgb, sat)
+			}
+			bins[int(hue/10)]++
+			if i%20 != 0 {
+				if d := HueDistance(hue, avoid); d < HueMargin-1 {
+					t.Fatalf("%s: colour %v hue %.1f is %.1f° from held-out %s", Shapes[shape], rgb, hue, d, Colours[h[1]].Name)
+				}
+				continue
+			}
+			s := Train(r)
+			s.Shape = shape
+			img, err := s.RenderRGB(32, rgb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			coloured := 0
+			for p := 0; p < len(img.Pix); p += 4 {
+				px := [3]uint8{img.Pix[p], img.Pix[p+1], img.Pix[p+2]}
+				if max(px[0], px[1], px[2])-min(px[0], px[1], px[2]) < 24 {
+					continue // background grey, or an edge too faint to carry a hue
+				}
+				coloured++
+				if ph, _ := Hue(px); HueDistance(ph, avoid) < HueMargin-2 {
+					t.Fatalf("%s in %v: pixel %v hue %.1f within %d° of held-out %s (hue %.1f)", Shapes[shape], rgb, px, ph, HueMargin, Colours[h[1]].Name, avoid)
+				}
+			}
+			if coloured == 0 {
+				t.Fatalf("%s in %v: no coloured pixel", Shapes[shape], rgb)
+			}
+		}
+		for b, n := range bins {
+			centre := float64(b)*10 + 5
+			if d := HueDistance(centre, avoid); d > HueMargin+5 && n == 0 {
+				t.Errorf("%s: no hue drawn in [%d°, %d°)", Shapes[shape], 10*b, 10*b+10)
+			}
+			if d := HueDistance(centre, avoid); d < HueMargin-5 && n != 0 {
+				t.Errorf("%s: %d hues drawn in [%d°, %d°), near held-out %s", Shapes[shape], n, 10*b, 10*b+10, Colours[h[1]].Name)
+			}
+		}
+	}
+	// Hue and HueDistance themselves, on primaries and across 0°.
+	for _, c := range []struct {
+		rgb  [3]uint8
+		want float64
+	}{{[3]uint8{255, 0, 0}, 0}, {[3]uint8{0, 255, 0}, 120}, {[3]uint8{0, 0, 255}, 240}, {[3]uint8{255, 0, 255}, 300}} {
+		if h, s := Hue(c.rgb); math.Abs(h-c.want) > 1e-9 || s != 1 {
+			t.Errorf("Hue(%v) = %g, %g; want %g, 1", c.rgb, h, s, c.want)
+		}
+	}
+	if HueDistance(350, 10) != 20 || HueDistance(10, 190) != 180 {
+		t.Errorf("HueDistance wrong: %g %g", HueDistance(350, 10), HueDistance(10, 190))
+	}
+}
+
+// TestRenderRGB: RenderRGB draws the same shape as Render, in exactly the
+// given colour at its centre, and validates like Render.
+func TestRenderRGB(t *testing.T) {
+	s := Sample{Shape: 0, Colour: 2, Size: 1, Position: 4, Background: 0, Seed: 7}
+	a, err := s.Render(32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.RenderRGB(32, [3]uint8{10, 200, 90})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := b.RGBAAt(16, 16); c.R != 10 || c.G != 200 || c.B != 90 {
+		t.Fatalf("centre pixel %v, want {10 200 90}", c)
+	}
+	for p := 0; p < len(a.Pix); p += 4 {
+		bgA := a.Pix[p] == 10 && a.Pix[p+1] == 10 && a.Pix[p+2] == 10
+		bgB := b.Pix[p] == 10 && b.Pix[p+1] == 10 && b.Pix[p+2] == 10
+		if bgA != bgB {
+			t.Fatalf("pixel %d: background in one rendering only: %v vs %v", p/4, a.Pix[p:p+3], b.Pix[p:p+3])
+		}
+	}
+	if _, err := (Sample{Shape: 5}).RenderRGB(32, [3]uint8{}); err == nil || !strings.Contains(err.Error(), "shape index 5") {
+		t.Fatalf("bad shape: %v", err)
+	}
+	if _, err := (Sample{}).RenderRGB(7, [3]uint8{}); err == nil || !strings.Contains(err.Error(), "image size 7") {
+		t.Fatalf("bad size: %v", err)
 	}
 }
