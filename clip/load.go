@@ -63,6 +63,12 @@ var hfWeightFiles = []string{"model.safetensors", "open_clip_model.safetensors",
 // comes from WithConfig, else the directory's config.json, else the tensor
 // shapes (as OpenAI's build_model). Loading is strict: the error names every
 // missing, unused or mis-shaped tensor.
+//
+// Float32 tensors of safetensors and uncompressed torch files are not
+// copied: the parameters alias the file's copy-on-write memory mapping
+// (writes, e.g. by fine-tuning, stay private to the process), which stays
+// mapped as long as any parameter value (nn.Param.Value) is reachable.
+// Slices taken from a parameter must not outlive all of the parameters.
 func Load(path string, opts ...LoadOption) (*Model, error) {
 	var o loadOptions
 	for _, opt := range opts {
@@ -111,7 +117,7 @@ func Load(path string, opts ...LoadOption) (*Model, error) {
 	if o.activation != nil {
 		cfg.Activation = *o.activation
 	}
-	m, err := New(cfg, src)
+	m, err := newModel(cfg, src, true) // the file is private to m: alias it
 	if h, ok := src.(*hfSource); ok && h.Err() != nil {
 		if err != nil {
 			return nil, fmt.Errorf("clip: load %s: %w\n  (Hugging Face name mapping: %v)", path, err, h.Err())

@@ -50,8 +50,11 @@ func (c *countMaker) param(name string, shape ...int) *nn.Param {
 
 // loadMaker reads every parameter through weights.Strict; a missing or
 // mis-shaped tensor becomes a zero parameter and is reported by Strict.Err.
+// With view set, F32 parameters alias the source's memory (Float32View) and
+// retain it (weights.Retain) instead of being copied.
 type loadMaker struct {
 	s    *weights.Strict
+	view bool
 	errs []string
 }
 
@@ -68,11 +71,32 @@ func (l *loadMaker) param(name string, shape ...int) *nn.Param {
 		}
 		return nn.NewParam(name, d)
 	}
+	if l.view {
+		return l.viewParam(name, shape)
+	}
 	d := l.s.Float32(name, shape...)
 	if d == nil {
 		return nn.ZeroParam(name, shape...)
 	}
 	p := nn.NewParam(name, d, shape...)
+	p.Frozen = isBuffer(name)
+	return p
+}
+
+// viewParam binds the parameter to the tensor's memory without copying
+// where it can, and keeps that memory alive as long as the parameter's value.
+func (l *loadMaker) viewParam(name string, shape []int) *nn.Param {
+	t := l.s.Tensor(name, shape...)
+	if t == nil {
+		return nn.ZeroParam(name, shape...)
+	}
+	d, err := t.Float32View()
+	if err != nil {
+		l.errs = append(l.errs, fmt.Sprintf("unreadable %s: %v", name, err))
+		return nn.ZeroParam(name, shape...)
+	}
+	p := nn.NewParam(name, d, shape...)
+	weights.Retain(t, p.Value)
 	p.Frozen = isBuffer(name)
 	return p
 }
@@ -155,8 +179,15 @@ func build(cfg Config, mk maker) *Model {
 // New builds a model of architecture cfg with the tensors of src, strictly:
 // every missing, mis-shaped or unused tensor is named in the error. The
 // TorchScript scalars input_resolution, context_length and vocab_size and
-// BatchNorm num_batches_tracked counters are ignored.
+// BatchNorm num_batches_tracked counters are ignored. The values are
+// copied: the model shares no memory with src.
 func New(cfg Config, src weights.Source) (*Model, error) {
+	return newModel(cfg, src, false)
+}
+
+// newModel is New; with view set, F32 tensors are not copied but aliased
+// (see loadMaker), for sources that the model alone uses.
+func newModel(cfg Config, src weights.Source, view bool) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -165,7 +196,7 @@ func New(cfg Config, src weights.Source) (*Model, error) {
 	}
 	s := weights.NewStrict(src)
 	s.Ignore("input_resolution", "context_length", "vocab_size", "*.num_batches_tracked")
-	mk := &loadMaker{s: s}
+	mk := &loadMaker{s: s, view: view}
 	m := build(cfg, mk)
 	err := s.Err()
 	if len(mk.errs) > 0 {

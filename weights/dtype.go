@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -101,6 +102,39 @@ var f16Table = sync.OnceValue(func() *[65536]float32 {
 	}
 	return &t
 })
+
+// parallelMin is the element count from which decodeFloat32Parallel splits
+// a conversion across cores (below it, goroutines cost more than they save).
+const parallelMin = 1 << 18
+
+// decodeFloat32Parallel is decodeFloat32 split into contiguous chunks, one
+// per core, for large tensors: the conversion and the page faults of a
+// fresh destination then run on every core.
+func decodeFloat32Parallel(dst []float32, raw []byte, d DType) error {
+	n := len(dst)
+	workers := min(runtime.GOMAXPROCS(0), n/(parallelMin/2))
+	if n < parallelMin || workers < 2 {
+		return decodeFloat32(dst, raw, d)
+	}
+	size := d.Size()
+	chunk := (n + workers - 1) / workers
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*chunk, min(n, (w+1)*chunk)
+		if lo >= hi {
+			break
+		}
+		wg.Go(func() { errs[w] = decodeFloat32(dst[lo:hi], raw[lo*size:hi*size], d) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // decodeFloat32 converts n elements of raw bytes in dtype d into dst.
 func decodeFloat32(dst []float32, raw []byte, d DType) error {

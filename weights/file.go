@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync/atomic"
 )
 
@@ -28,8 +29,55 @@ type File struct {
 	tensors  map[string]*Tensor
 	metadata map[string]string
 	data     []byte
-	unmap    func() error
+	mem      *fileMem
 	closed   *atomic.Bool
+}
+
+// fileMem counts the holders of a File's memory: the open File itself and
+// every object passed to Retain. The mapping is released by the last one.
+type fileMem struct {
+	refs  atomic.Int64
+	unmap func() error
+}
+
+func newFileMem(unmap func() error) *fileMem {
+	m := &fileMem{unmap: unmap}
+	m.refs.Store(1)
+	return m
+}
+
+// acquire adds a holder unless the memory is already released.
+func (m *fileMem) acquire() bool {
+	for {
+		n := m.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if m.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release drops a holder; the last one unmaps.
+func (m *fileMem) release() error {
+	if m.refs.Add(-1) != 0 {
+		return nil
+	}
+	return m.unmap()
+}
+
+// Retain keeps the memory behind t's data (and so the views that
+// Float32View and Raw returned for any tensor of t's File) valid for as long
+// as obj is reachable, even after the File is closed: the file is unmapped
+// once it is closed and every retaining object has been garbage collected.
+// Call it before Close. It does nothing for tensors that do not belong to a
+// File or whose File is already closed.
+func Retain[T any](t *Tensor, obj *T) {
+	if t == nil || t.mem == nil || obj == nil || !t.mem.acquire() {
+		return
+	}
+	runtime.AddCleanup(obj, func(m *fileMem) { m.release() }, t.mem)
 }
 
 // Open opens a checkpoint, detecting its format by content: safetensors,
@@ -56,7 +104,7 @@ func Open(path string) (*File, error) {
 		unmap()
 		return nil, err
 	}
-	f.unmap = unmap
+	f.mem.unmap = unmap
 	return f, nil
 }
 
@@ -73,7 +121,7 @@ func readAll(f *os.File, size int64) ([]byte, func() error, error) {
 
 // openBytes parses a whole checkpoint held in data; name is used in errors.
 func openBytes(name string, data []byte) (*File, error) {
-	f := &File{path: name, data: data, tensors: map[string]*Tensor{}, closed: new(atomic.Bool), unmap: func() error { return nil }}
+	f := &File{path: name, data: data, tensors: map[string]*Tensor{}, closed: new(atomic.Bool), mem: newFileMem(func() error { return nil })}
 	var err error
 	switch {
 	case len(data) == 0:
@@ -103,6 +151,7 @@ func (f *File) add(t *Tensor) error {
 		return fmt.Errorf("duplicate tensor name %q", t.Name)
 	}
 	t.closed = f.closed
+	t.mem = f.mem
 	f.tensors[t.Name] = t
 	f.names = append(f.names, t.Name)
 	return nil
@@ -135,15 +184,16 @@ func (f *File) NumParams() int64 {
 	return n
 }
 
-// Close releases the mapping. Raw slices obtained earlier become invalid;
-// Float32/Float64 results stay valid. Close must not run concurrently with
-// reads of the file's tensors.
+// Close releases the mapping. Raw and Float32View slices obtained earlier
+// become invalid, unless the memory is retained (see Retain); Float32 and
+// Float64 results stay valid. Close must not run concurrently with reads of
+// the file's tensors.
 func (f *File) Close() error {
 	if f.closed.Swap(true) {
 		return nil
 	}
 	f.data = nil
-	if err := f.unmap(); err != nil {
+	if err := f.mem.release(); err != nil {
 		return fmt.Errorf("weights: close %s: %w", f.path, err)
 	}
 	return nil

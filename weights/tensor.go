@@ -18,6 +18,7 @@ type Tensor struct {
 	f32    []float32              // backing of NewFloat32 tensors
 	load   func() ([]byte, error) // lazy materialization (torch views, deflated records)
 	closed *atomic.Bool           // set when the owning File is closed
+	mem    *fileMem               // the owning File's memory (see Retain)
 }
 
 // NumElements is the product of the shape (1 for a scalar).
@@ -33,8 +34,10 @@ func (t *Tensor) NumElements() int {
 func (t *Tensor) Bytes() int { return t.NumElements() * t.DType.Size() }
 
 // Raw returns the tensor's data as little-endian bytes in t.DType, C order.
-// For memory-mapped files the slice is a read-only view of the mapping: it
-// is valid until the File is closed and must not be modified. Copy it to keep it.
+// For memory-mapped files the slice is a view of the mapping: it is valid
+// until the File is closed (see Retain). Files are mapped copy-on-write, so
+// writes never reach the file on disk, but they change what this tensor
+// reads afterwards; copy the slice to keep or modify it.
 func (t *Tensor) Raw() ([]byte, error) {
 	if t.closed != nil && t.closed.Load() {
 		return nil, fmt.Errorf("weights: tensor %q: file is closed", t.Name)
@@ -65,10 +68,36 @@ func (t *Tensor) Float32() ([]float32, error) {
 		return nil, err
 	}
 	out := make([]float32, t.NumElements())
-	if err := decodeFloat32(out, raw, t.DType); err != nil {
+	if err := decodeFloat32Parallel(out, raw, t.DType); err != nil {
 		return nil, fmt.Errorf("weights: tensor %q: %w", t.Name, err)
 	}
 	return out, nil
+}
+
+// Float32View returns the data as float32 without copying when it can: an
+// F32 tensor whose bytes are 4-byte aligned, on a little-endian host. The
+// view shares the tensor's memory — for a File, the copy-on-write mapping,
+// valid until Close unless retained with Retain. Writes through the view
+// never reach the file on disk, but later reads of the tensor see them.
+// Other tensors are converted as by Float32 into a fresh slice.
+func (t *Tensor) Float32View() ([]float32, error) {
+	if t.DType != F32 || !hostLittleEndian {
+		return t.Float32()
+	}
+	if t.f32 != nil && len(t.f32) == t.NumElements() {
+		return t.f32, nil
+	}
+	raw, err := t.Raw()
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return []float32{}, nil
+	}
+	if uintptr(unsafe.Pointer(&raw[0]))%4 != 0 {
+		return t.Float32()
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), len(raw)/4), nil
 }
 
 // Float64 converts the data into a fresh float64 slice.
