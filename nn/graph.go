@@ -404,7 +404,7 @@ func (g *Graph) ReLU(x *G.Node) *G.Node {
 	if !g.OK(x) {
 		return nil
 	}
-	return g.Do("relu", func() (*G.Node, error) { return G.Rectify(x) })
+	return g.relu(x) // fused, see relu_fast.go
 }
 
 // Sigmoid is 1/(1+exp(-x)).

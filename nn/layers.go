@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // Layers hold *Param fields named as in torch; Forward builds the layer's
@@ -74,24 +75,31 @@ type BatchNorm2d struct {
 // scale = w/√(var+eps), shift = b − mean·scale, then y = x·scale + shift.
 // The folding is built from graph ops, so gradients reach w and b.
 func (l *BatchNorm2d) Forward(g *Graph, x *G.Node) *G.Node {
+	scale, shift := l.fold(g)               // (C), (C)
+	return g.ChannelAffine(x, scale, shift) // (N, C, H, W)
+}
+
+// fold returns the per-channel scale w/√(var+eps) and shift b − mean·scale.
+func (l *BatchNorm2d) fold(g *Graph) (scale, shift *G.Node) {
 	if l == nil || l.Weight == nil || l.Bias == nil || l.RunningMean == nil || l.RunningVar == nil {
-		return g.Failf("batchnorm2d: missing weight, bias or running statistics")
+		return g.Failf("batchnorm2d: missing weight, bias or running statistics"), nil
 	}
 	eps := l.Eps
 	if eps == 0 {
 		eps = 1e-5
 	}
-	c := l.Weight.Shape().TotalSize()
-	epsv := make([]float64, c)
-	for i := range epsv {
-		epsv[i] = eps
-	}
 	w, b := g.Param(l.Weight), g.Param(l.Bias)                      // (C)
 	mean, variance := g.Param(l.RunningMean), g.Param(l.RunningVar) // (C)
-	std := g.Sqrt(g.Add(variance, g.Const("bn_eps", epsv, c)))      // (C)
-	scale := g.Div(w, std)                                          // (C)
-	shift := g.Sub(b, g.Mul(mean, scale))                           // (C)
-	return g.ChannelAffine(x, scale, shift)                         // (N, C, H, W)
+	// eps as a Gorgonia constant, not a leaf: no gradient is sought for
+	// it, so frozen statistics keep the whole fold gradient-free.
+	var epsv G.Value = G.NewF32(float32(eps))
+	if g.Dtype() == tensor.Float64 {
+		epsv = G.NewF64(eps)
+	}
+	std := g.Sqrt(g.Do("add eps", func() (*G.Node, error) { return G.Add(variance, G.NewConstant(epsv)) })) // (C)
+	scale = g.Div(w, std)                                                                                   // (C)
+	shift = g.Sub(b, g.Mul(mean, scale))                                                                    // (C)
+	return scale, shift
 }
 
 // Embedding is torch.nn.Embedding: weight (V, C).

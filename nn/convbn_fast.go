@@ -1,0 +1,163 @@
+package nn
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Convolution, inference BatchNorm, residual add and ReLU as one op. As
+// separate ops a ResNet block streams every activation through memory four
+// more times (per-channel affine, add, ReLU mask, multiply) forward and
+// again backward. Here BatchNorm is folded into the filter (W·scale per
+// output channel, a weight-sized op) and its shift becomes a bias; each
+// image's GEMM output gets bias, residual and ReLU in one pass while it is
+// still in cache. Backward masks gy once by y > 0 and feeds the fused
+// convolution's gradient kernels.
+
+// ConvBN is relu(bn(conv(x)) + residual) for x (N, Cin, H, W) with bn in
+// inference mode: (N, Cout, OH, OW). residual, when not nil, has the output
+// shape; relu false skips the ReLU. Gradients reach x, residual and the
+// non-frozen parameters of conv and bn.
+func (g *Graph) ConvBN(x *G.Node, conv *Conv2d, bn *BatchNorm2d, residual *G.Node, relu bool) *G.Node {
+	if conv == nil || conv.Weight == nil {
+		return g.Failf("convbn: missing conv weight")
+	}
+	if !g.OK(x) || (residual != nil && !g.OK(residual)) {
+		return nil
+	}
+	ws := conv.Weight.Shape()
+	xs := x.Shape()
+	if x.Dims() != 4 || len(ws) != 4 || xs[1] != ws[1] {
+		return g.Failf("convbn: input %s and filter %s do not match (want (N, C, H, W) and (Cout, C, kH, kW))", shapeString(xs), shapeString(ws))
+	}
+	scale, shift := bn.fold(g) // (Cout), (Cout)
+	if !g.OK(scale, shift) {
+		return nil
+	}
+	cout, k := ws[0], ws[1]*ws[2]*ws[3]
+	if scale.Shape().TotalSize() != cout {
+		return g.Failf("convbn: batchnorm has %d channels, conv has %d outputs", scale.Shape().TotalSize(), cout)
+	}
+	w := g.Param(conv.Weight)                    // (Cout, C, kH, kW)
+	w = g.Reshape(w, 1, cout, k)                 // (1, Cout, C·kH·kW)
+	w = g.ChannelAffine(w, scale, nil)           // (1, Cout, C·kH·kW)
+	w = g.Reshape(w, ws[0], ws[1], ws[2], ws[3]) // (Cout, C, kH, kW)
+	if conv.Bias != nil {
+		shift = g.Add(shift, g.Mul(scale, g.Param(conv.Bias))) // (Cout)
+	}
+	return g.convAct(x, w, shift, residual, max(conv.Stride, 1), conv.Padding, relu) // (N, Cout, OH, OW)
+}
+
+// convAct builds act(conv(x, w) + b[c] + residual) as one fused op.
+func (g *Graph) convAct(x, w, b, residual *G.Node, stride, pad int, relu bool) *G.Node {
+	if !g.OK(x, w, b) {
+		return nil
+	}
+	xs, ws := x.Shape().Clone(), w.Shape().Clone()
+	d := convDims{n: xs[0], c: xs[1], h: xs[2], w: xs[3], cout: ws[0], kh: ws[2], kw: ws[3], stride: stride, pad: pad}
+	if stride < 1 || pad < 0 || d.h+2*pad < d.kh || d.w+2*pad < d.kw {
+		return g.Failf("convbn: stride %d, padding %d and filter %s do not fit input %s", stride, pad, shapeString(ws), shapeString(xs))
+	}
+	d.oh, d.ow = (d.h+2*pad-d.kh)/stride+1, (d.w+2*pad-d.kw)/stride+1
+	ys := tensor.Shape{d.n, d.cout, d.oh, d.ow}
+	cs := tensor.Shape{d.cout}
+	in := []tensor.Shape{xs, ws, cs}
+	inputs := []*G.Node{x, w, b}
+	if residual != nil {
+		if !residual.Shape().Eq(ys) {
+			return g.Failf("convbn: residual %s does not match the output %s", shapeString(residual.Shape()), shapeString(ys))
+		}
+		in = append(in, ys)
+		inputs = append(inputs, residual)
+	}
+	hasRes := residual != nil
+	key := fmt.Sprintf("convact(s=%d,p=%d,res=%t,relu=%t)", stride, pad, hasRes, relu)
+	op := &fused{key: key, in: in, out: ys,
+		k32: convActFwd[float32](d, hasRes, relu), k64: convActFwd[float64](d, hasRes, relu),
+		diff: []bool{true, true, true, true}, full: true}
+	op.grad = func(in G.Nodes, y, gy *G.Node) []gradFn {
+		var masked *G.Node // gy·[y > 0], built once for all inputs
+		gm := func() (*G.Node, error) {
+			if !relu {
+				return gy, nil
+			}
+			if masked == nil {
+				var err error
+				if masked, err = applyGrad(reluGradOp(ys), y, gy); err != nil {
+					return nil, err
+				}
+			}
+			return masked, nil
+		}
+		gx := &fused{key: key + "_grad_x", in: []tensor.Shape{ys, ws}, out: xs,
+			k32: convGradX[float32](d), k64: convGradX[float64](d)}
+		gw := &fused{key: key + "_grad_w", in: []tensor.Shape{ys, xs}, out: ws,
+			k32: convGradW[float32](d), k64: convGradW[float64](d)}
+		gb := &fused{key: key + "_grad_b", in: []tensor.Shape{ys}, out: cs,
+			k32: channelSum[float32](d.n, d.cout, d.oh*d.ow, false), k64: channelSum[float64](d.n, d.cout, d.oh*d.ow, false)}
+		with := func(op *fused, other ...*G.Node) gradFn {
+			return func() (*G.Node, error) {
+				m, err := gm()
+				if err != nil {
+					return nil, err
+				}
+				return applyGrad(op, append([]*G.Node{m}, other...)...)
+			}
+		}
+		return []gradFn{with(gx, in[1]), with(gw, in[0]), with(gb), gm}
+	}
+	return g.apply(op, inputs...)
+}
+
+// convActFwd: inputs (x, w, b[, residual]). Each image's GEMM is followed
+// by the bias, residual and ReLU pass over its output.
+func convActFwd[T float](d convDims, hasRes, relu bool) kernel[T] {
+	conv := convFwd[T](convDims{n: 1, c: d.c, h: d.h, w: d.w, cout: d.cout, kh: d.kh, kw: d.kw,
+		stride: d.stride, pad: d.pad, oh: d.oh, ow: d.ow})
+	return func(in [][]T, y []T) {
+		x, w, b := in[0], in[1], in[2]
+		xn, ohw := d.c*d.h*d.w, d.ohw()
+		yn := d.cout * ohw
+		for i := 0; i < d.n; i++ {
+			yi := y[i*yn : (i+1)*yn]
+			conv([][]T{x[i*xn : (i+1)*xn], w}, yi)
+			var ri []T
+			if hasRes {
+				ri = in[3][i*yn : (i+1)*yn]
+			}
+			parallelFor(d.cout, 2*ohw, func(lo, hi int) {
+				for c := lo; c < hi; c++ {
+					row := yi[c*ohw : (c+1)*ohw]
+					epilogue(row, b[c], ri, c*ohw, relu)
+				}
+			})
+		}
+	}
+}
+
+// epilogue adds bias (and res[off:], when res is not nil) to row and
+// clamps it at 0 when relu.
+func epilogue[T float](row []T, bias T, res []T, off int, relu bool) {
+	switch {
+	case res != nil && relu:
+		r := res[off : off+len(row)]
+		for j, v := range row {
+			row[j] = max(v+bias+r[j], 0)
+		}
+	case res != nil:
+		r := res[off : off+len(row)]
+		for j, v := range row {
+			row[j] = v + bias + r[j]
+		}
+	case relu:
+		for j, v := range row {
+			row[j] = max(v+bias, 0)
+		}
+	default:
+		for j, v := range row {
+			row[j] = v + bias
+		}
+	}
+}
