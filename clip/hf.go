@@ -165,7 +165,7 @@ func transposed(t *weights.Tensor, name string) func() (*weights.Tensor, error) 
 		if len(t.Shape) != 2 {
 			return nil, fmt.Errorf("hf: %s: shape %v is not 2-D", t.Name, t.Shape)
 		}
-		d, err := t.Float32()
+		d, err := t.Float32View() // read only: no copy before the transpose
 		if err != nil {
 			return nil, err
 		}
@@ -183,26 +183,29 @@ func transposed(t *weights.Tensor, name string) func() (*weights.Tensor, error) 
 // concatQKV stacks q_proj, k_proj, v_proj (weight or bias) along dim 0.
 func (h *hfSource) concatQKV(prefix, kind, name string) func() (*weights.Tensor, error) {
 	return func() (*weights.Tensor, error) {
-		var data []float32
-		var shape []int
-		for _, p := range []string{"q", "k", "v"} {
+		var qkv [3]*weights.Tensor
+		for i, p := range []string{"q", "k", "v"} {
 			t, ok := h.src.Tensor(prefix + p + "_proj." + kind)
 			if !ok {
 				return nil, fmt.Errorf("hf: %s%s_proj.%s missing", prefix, p, kind)
 			}
-			if shape == nil {
-				shape = append([]int(nil), t.Shape...)
-			} else if !equalInts(shape[1:], t.Shape[1:]) || len(shape) != len(t.Shape) {
-				return nil, fmt.Errorf("hf: %s%s_proj.%s: shape %v does not match %v", prefix, p, kind, t.Shape, shape)
+			if i > 0 && !equalInts(qkv[0].Shape, t.Shape) {
+				return nil, fmt.Errorf("hf: %s%s_proj.%s: shape %v does not match %v", prefix, p, kind, t.Shape, qkv[0].Shape)
 			}
-			d, err := t.Float32()
+			qkv[i] = t
+		}
+		shape := append([]int(nil), qkv[0].Shape...)
+		if len(shape) == 0 {
+			return nil, fmt.Errorf("hf: %s: scalar q/k/v", name)
+		}
+		n := qkv[0].NumElements()
+		data := make([]float32, 3*n) // one copy: read views, write once
+		for i, t := range qkv {
+			d, err := t.Float32View()
 			if err != nil {
 				return nil, err
 			}
-			data = append(data, d...)
-		}
-		if len(shape) == 0 {
-			return nil, fmt.Errorf("hf: %s: scalar q/k/v", name)
+			copy(data[i*n:], d)
 		}
 		shape[0] *= 3
 		return weights.NewFloat32(name, shape, data), nil
