@@ -291,7 +291,7 @@ func (s Sample) Render(size int) (*image.RGBA, error) {
 	if size < 8 {
 		return nil, fmt.Errorf("synth: render: image size %d, want at least 8", size)
 	}
-	return s.render(size, Colours[s.Colour].RGB, ColourJitter), nil
+	return s.render(size, Colours[s.Colour].RGB, ColourJitter, shapeTest(s.Shape)), nil
 }
 
 // RenderRGB draws the sample like Render but in exactly the colour rgb (no
@@ -306,12 +306,52 @@ func (s Sample) RenderRGB(size int, rgb [3]uint8) (*image.RGBA, error) {
 	if size < 8 {
 		return nil, fmt.Errorf("synth: render: image size %d, want at least 8", size)
 	}
-	return s.render(size, rgb, 0), nil
+	return s.render(size, rgb, 0, shapeTest(s.Shape)), nil
+}
+
+// RenderBlob draws, in place of the sample's shape, an elongated ellipse
+// (axis ratio 0.3–0.5, any orientation, from Seed) of the sample's colour,
+// size and position: a colour example that is none of the Shapes, for
+// captions that name the colour only (ShapelessCaption).
+func (s Sample) RenderBlob(size int) (*image.RGBA, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if size < 8 {
+		return nil, fmt.Errorf("synth: render: image size %d, want at least 8", size)
+	}
+	r := rand.New(rand.NewPCG(s.Seed, 0xb10b))
+	aspect := 0.3 + 0.2*r.Float64()
+	a := r.Float64() * math.Pi
+	cos, sin := math.Cos(a), math.Sin(a)
+	ellipse := func(x, y float64) bool {
+		u, v := cos*x+sin*y, (-sin*x+cos*y)/aspect
+		return u*u+v*v <= 1
+	}
+	return s.render(size, Colours[s.Colour].RGB, ColourJitter, ellipse), nil
+}
+
+// ShapelessCaption describes a RenderBlob image by its colour, and its
+// size and position each with probability 1/2: "a red shape", "a photo of
+// a large red shape on the left".
+func (s Sample) ShapelessCaption(r *rand.Rand) string {
+	size, pos := Sizes[s.Size], Positions[s.Position].Phrase
+	if r.IntN(2) == 0 {
+		size = ""
+	}
+	if r.IntN(2) == 0 {
+		pos = ""
+	}
+	c := phrase(size, Colours[s.Colour].Name, "", pos)
+	if r.IntN(2) == 0 {
+		c = "a photo of " + c
+	}
+	return c
 }
 
 // render draws a validated sample in the base colour rgb, each channel
-// offset by up to ±jitter.
-func (s Sample) render(size int, rgb [3]uint8, jitter int) *image.RGBA {
+// offset by up to ±jitter, with the inside test of its shape.
+func (s Sample) render(size int, rgb [3]uint8, jitter int, inside func(x, y float64) bool) *image.RGBA {
 	r := rand.New(rand.NewPCG(s.Seed, 0xc0105))
 	side := float64(size)
 	pos := Positions[s.Position]
@@ -325,7 +365,6 @@ func (s Sample) render(size int, rgb [3]uint8, jitter int) *image.RGBA {
 		fg[c] = float64(min(max(v, 0), 255))
 	}
 	bg := Backgrounds[s.Background]
-	inside := shapeTest(s.Shape)
 	cos, sin := math.Cos(rot), math.Sin(rot)
 	img := image.NewRGBA(image.Rect(0, 0, size, size))
 	for y := range size {

@@ -301,3 +301,68 @@ func TestRenderRGB(t *testing.T) {
 		t.Fatalf("bad size: %v", err)
 	}
 }
+
+// TestRenderBlob: the blob is an elongated patch of the sample's colour
+// (the ratio of its principal second moments is below 0.5², so it is never
+// a circle, square or other shape of Shapes), and ShapelessCaption names
+// the colour and no shape.
+func TestRenderBlob(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for range 30 {
+		s := Train(r)
+		s.Size = 1
+		img, err := s.RenderBlob(64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bg := Backgrounds[s.Background]
+		var n, mx, my, sxx, syy, sxy float64
+		for y := range 64 {
+			for x := range 64 {
+				c := img.RGBAAt(x, y)
+				// Pixels at least halfway from the background to the colour.
+				d := 0
+				for ch, v := range []uint8{c.R, c.G, c.B} {
+					d += abs(int(v)-int(bg.Grey)) - abs(int(v)-int(Colours[s.Colour].RGB[ch]))
+				}
+				if d <= 0 {
+					continue
+				}
+				fx, fy := float64(x), float64(y)
+				n++
+				mx, my = mx+fx, my+fy
+				sxx, syy, sxy = sxx+fx*fx, syy+fy*fy, sxy+fx*fy
+			}
+		}
+		if n < 20 {
+			t.Fatalf("%+v: blob covers %v pixels", s, n)
+		}
+		mx, my = mx/n, my/n
+		a, b, c := sxx/n-mx*mx, syy/n-my*my, sxy/n-mx*my
+		tr, det := a+b, a*b-c*c
+		l1 := tr/2 + math.Sqrt(tr*tr/4-det)
+		l2 := tr/2 - math.Sqrt(tr*tr/4-det)
+		if l2/l1 > 0.25+0.05 {
+			t.Fatalf("%+v: blob moment ratio %.2f, not elongated", s, l2/l1)
+		}
+		capt := s.ShapelessCaption(r)
+		if !strings.Contains(capt, Colours[s.Colour].Name+" shape") {
+			t.Fatalf("shapeless caption %q lacks %q", capt, Colours[s.Colour].Name+" shape")
+		}
+		for _, sh := range Shapes {
+			if strings.Contains(capt, sh) {
+				t.Fatalf("shapeless caption %q names %s", capt, sh)
+			}
+		}
+	}
+	if _, err := (Sample{Background: 6}).RenderBlob(32); err == nil || !strings.Contains(err.Error(), "background index 6") {
+		t.Fatalf("bad background: %v", err)
+	}
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}

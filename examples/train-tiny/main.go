@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"image"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -34,11 +35,11 @@ import (
 
 // options are the command's flags.
 type options struct {
-	steps, batch, warmup, evalEvery, evalN int
-	seed                                   uint64
-	lr, minLR, wd, clipNorm                float64
-	out, logPath, model                    string
-	eval, half                             bool
+	steps, batch, warmup, evalEvery, evalN   int
+	seed                                     uint64
+	lr, minLR, wd, clipNorm, grey, hue, blob float64
+	out, logPath, model                      string
+	eval, half                               bool
 }
 
 func main() {
@@ -65,6 +66,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.out, "out", "tiny.safetensors", "output bundle")
 	fs.StringVar(&o.logPath, "log", "", "JSONL log of every step (empty: none)")
 	fs.BoolVar(&o.half, "f16", false, "store the weights as F16")
+	fs.Float64Var(&o.grey, "grey", 0.25, "fraction of images in grey levels with a caption naming no colour")
+	fs.Float64Var(&o.blob, "blob", 0, "fraction of images showing an ellipse (none of the shapes) with a caption naming its colour only")
+	fs.Float64Var(&o.hue, "hue", 0, "fraction of images in a random hue (away from the shape's held-out colour) with a caption naming no colour")
 	fs.IntVar(&o.evalEvery, "eval-every", 500, "held-out evaluation every N steps (0: only at the end)")
 	fs.BoolVar(&o.eval, "eval", false, "only evaluate a trained bundle (see -model)")
 	fs.StringVar(&o.model, "model", "", "bundle to evaluate with -eval (default: the embedded clip.Default)")
@@ -90,6 +94,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "model %s: %s, %d parameters, vocabulary %d\n", name, m.Config(), m.NumParams(), tok.VocabSize())
 		return evaluate(stdout, m, tok, o.evalN)
+	}
+	if o.grey < 0 || o.hue < 0 || o.blob < 0 || o.grey+o.hue+o.blob > 1 {
+		return fmt.Errorf("-grey %g -hue %g -blob %g: want fractions ≥ 0 summing to at most 1", o.grey, o.hue, o.blob)
 	}
 	if o.steps < 1 || o.batch < 2 || o.warmup < 0 {
 		return fmt.Errorf("-steps %d -batch %d -warmup %d: want steps ≥ 1, batch ≥ 2, warmup ≥ 0", o.steps, o.batch, o.warmup)
@@ -214,15 +221,15 @@ func trainModel(o options, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "step %d (%s): held-out colour %.0f%%, shape %.0f%% (100 images), logit scale %.1f\n",
 				i, time.Since(start).Round(time.Second), 100*colour, 100*shape, scale.Value())
 		}
-		return makeBatch(rng, tok, b, r, ctx)
+		return makeBatch(rng, tok, o.grey, o.hue, o.blob, b, r, ctx)
 	}
 	if _, err := tr.Run(o.steps, batch); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "trained %d steps of %d pairs in %s\n", o.steps, b, time.Since(start).Round(time.Second))
 	extra := map[string]string{
-		"goclip.train": fmt.Sprintf("examples/train-tiny -steps %d -batch %d -seed %d -lr %g -min-lr %g -warmup %d -wd %g -clip %g",
-			o.steps, b, o.seed, o.lr, o.minLR, o.warmup, o.wd, o.clipNorm),
+		"goclip.train": fmt.Sprintf("examples/train-tiny -steps %d -batch %d -seed %d -lr %g -min-lr %g -warmup %d -wd %g -clip %g -grey %g -hue %g -blob %g",
+			o.steps, b, o.seed, o.lr, o.minLR, o.warmup, o.wd, o.clipNorm, o.grey, o.hue, o.blob),
 	}
 	if err := clip.SaveBundle(o.out, m, merges, o.half, extra); err != nil {
 		return err
@@ -231,26 +238,41 @@ func trainModel(o options, stdout, stderr io.Writer) error {
 	return evaluate(stdout, m, tok, o.evalN)
 }
 
-// greyFraction of the training images are shown in grey levels with a
-// caption that names no colour.
-const greyFraction = 0.25
-
 // makeBatch draws b training samples and returns their pixels (b, 3, r, r),
-// caption token ids (b·ctx) and flat EOT positions (b).
-func makeBatch(rng *rand.Rand, tok *clip.Tokenizer, b, r, ctx int) ([]*tensor.Dense, error) {
+// caption token ids (b·ctx) and flat EOT positions (b). A fraction grey of
+// the images is shown in grey levels and a fraction hue in a random hue
+// away from the shape's held-out colour (synth.RandomShapeColour), both
+// with a caption that names no colour: they teach shape features that do
+// not depend on the colour. A fraction blob shows an ellipse, none of the
+// shapes, with a caption naming its colour only: colour features that do
+// not depend on the shape.
+func makeBatch(rng *rand.Rand, tok *clip.Tokenizer, grey, hue, blob float64, b, r, ctx int) ([]*tensor.Dense, error) {
 	pixels := make([]float32, 0, b*3*r*r)
 	captions := make([]string, b)
 	for i := range b {
 		s := synth.Train(rng)
-		img, err := s.Render(r)
+		u := rng.Float64()
+		var img *image.RGBA
+		var err error
+		switch {
+		case u < grey:
+			img, err = s.Render(r)
+			if err == nil {
+				synth.Grey(img)
+			}
+			captions[i] = s.ColourlessCaption(rng)
+		case u < grey+hue:
+			img, err = s.RenderRGB(r, synth.RandomShapeColour(rng, s.Shape))
+			captions[i] = s.ColourlessCaption(rng)
+		case u < grey+hue+blob:
+			img, err = s.RenderBlob(r)
+			captions[i] = s.ShapelessCaption(rng)
+		default:
+			img, err = s.Render(r)
+			captions[i] = s.RandomCaption(rng)
+		}
 		if err != nil {
 			return nil, err
-		}
-		if rng.Float64() < greyFraction {
-			synth.Grey(img) // teaches shape features that do not depend on the colour
-			captions[i] = s.ColourlessCaption(rng)
-		} else {
-			captions[i] = s.RandomCaption(rng)
 		}
 		px, err := clip.Preprocess(img, r)
 		if err != nil {

@@ -51,6 +51,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-eval", "-n", "0"}, "-n 0"},
 		{[]string{"-eval", "-model", "/nonexistent/x.safetensors"}, "nonexistent"},
 		{[]string{"extra"}, "unexpected argument"},
+		{[]string{"-grey", "0.8", "-hue", "0.5"}, "summing to at most 1"},
+		{[]string{"-hue", "-0.1"}, "fractions ≥ 0"},
 	} {
 		if err := run(c.args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), c.contains) {
 			t.Errorf("%q: error %v, want one containing %q", c.args, err, c.contains)
