@@ -27,23 +27,21 @@ type Downsample struct {
 }
 
 // Forward applies the block to x (N, Cin, H, W) → (N, 4·planes, H/s, W/s).
+// Each conv → BN (→ + identity) → ReLU is one fused op (nn.Graph.ConvBN).
 func (b *Bottleneck) Forward(g *nn.Graph, x *G.Node) *G.Node {
-	out := b.BN1.Forward(g, b.Conv1.Forward(g, x)) // (N, P, H, W)
-	out = g.ReLU(out)
-	out = b.BN2.Forward(g, b.Conv2.Forward(g, out)) // (N, P, H, W)
-	out = g.ReLU(out)
+	out := g.ConvBN(x, &b.Conv1, &b.BN1, nil, true)  // (N, P, H, W)
+	out = g.ConvBN(out, &b.Conv2, &b.BN2, nil, true) // (N, P, H, W)
 	if b.Stride > 1 {
 		out = g.AvgPool2d(out, b.Stride, b.Stride, 0) // (N, P, H/s, W/s)
 	}
-	out = b.BN3.Forward(g, b.Conv3.Forward(g, out)) // (N, 4P, H/s, W/s)
 	id := x
 	if b.Down != nil {
 		if b.Stride > 1 {
 			id = g.AvgPool2d(id, b.Stride, b.Stride, 0) // (N, Cin, H/s, W/s)
 		}
-		id = b.Down.BN.Forward(g, b.Down.Conv.Forward(g, id)) // (N, 4P, H/s, W/s)
+		id = g.ConvBN(id, &b.Down.Conv, &b.Down.BN, nil, false) // (N, 4P, H/s, W/s)
 	}
-	return g.ReLU(g.Add(out, id)) // (N, 4P, H/s, W/s)
+	return g.ConvBN(out, &b.Conv3, &b.BN3, id, true) // (N, 4P, H/s, W/s)
 }
 
 // AttentionPool2d pools a feature map by one multi-head attention step whose
@@ -148,10 +146,10 @@ func (r *ModifiedResNet) Stem(g *nn.Graph, x *G.Node) *G.Node {
 	if s := x.Shape(); len(s) != 4 || s[1] != 3 || s[2]%32 != 0 || s[3]%32 != 0 {
 		return g.Fail(fmt.Errorf("clip: ModifiedResNet input has shape %v, want (N, 3, H, W) with H and W multiples of 32", s))
 	}
-	x = g.ReLU(r.BN1.Forward(g, r.Conv1.Forward(g, x))) // (N, W/2, H/2, W/2)
-	x = g.ReLU(r.BN2.Forward(g, r.Conv2.Forward(g, x))) // (N, W/2, H/2, W/2)
-	x = g.ReLU(r.BN3.Forward(g, r.Conv3.Forward(g, x))) // (N, W, H/2, W/2)
-	return g.AvgPool2d(x, 2, 2, 0)                      // (N, W, H/4, W/4)
+	x = g.ConvBN(x, &r.Conv1, &r.BN1, nil, true) // (N, W/2, H/2, W/2)
+	x = g.ConvBN(x, &r.Conv2, &r.BN2, nil, true) // (N, W/2, H/2, W/2)
+	x = g.ConvBN(x, &r.Conv3, &r.BN3, nil, true) // (N, W, H/2, W/2)
+	return g.AvgPool2d(x, 2, 2, 0)               // (N, W, H/4, W/4)
 }
 
 // Trunk runs the stem and layer1…layer4 on x (N, 3, H, W), any H and W
