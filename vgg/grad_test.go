@@ -198,7 +198,7 @@ func checkGrads(t *testing.T, f *gradFixture, build train.BuildFunc, dt tensor.D
 	if d := math.Abs(l - f.loss); !(d <= tol*math.Max(1, math.Abs(f.loss))) {
 		t.Errorf("%v: loss %.10f, torch %.10f", dt, l, f.loss)
 	}
-	worst, at := 0.0, ""
+	worst, at := -1.0, ""
 	for _, p := range trainable {
 		w, ok := f.wantGrad[p.Name]
 		if !ok {
