@@ -9,7 +9,8 @@
 //
 //	BENCH model=ViT-B/32 tower=image batch=8 per_s=12.34 ms_per_batch=648.2
 //
-// and a final SUMMARY line gives the median and best rate. -model is a
+// and a final SUMMARY line gives the median and best rate, then (on Linux)
+// a MEM line the peak resident set size. -model is a
 // preset name (with -random: random weights, OpenAI's initialisation) or a
 // checkpoint path; loading a path prints a LOAD line with its duration.
 // Images are random normalized pixels. Texts are token rows of "typical
@@ -27,6 +28,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/goclip/goclip/clip"
@@ -112,7 +115,24 @@ func run(args []string, w io.Writer) error {
 	slices.Sort(rates)
 	fmt.Fprintf(w, "SUMMARY model=%s tower=%s batch=%d runs=%d per_s_median=%.2f per_s_best=%.2f\n",
 		cfg.Name, o.tower, o.batch, o.n, rates[len(rates)/2], rates[len(rates)-1])
+	if kb, err := peakRSSKiB(); err == nil {
+		fmt.Fprintf(w, "MEM peak_rss_mb=%.1f\n", float64(kb)/1024)
+	}
 	return nil
+}
+
+// peakRSSKiB reads the process's peak resident set size (VmHWM, Linux).
+func peakRSSKiB() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
 }
 
 // loadModel builds a random model of a preset or loads a checkpoint.
