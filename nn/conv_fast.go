@@ -48,6 +48,18 @@ func (g *Graph) conv2d(x, w *G.Node, stride, pad int) *G.Node {
 	return g.apply(op, x, w)
 }
 
+// validX is the range [lo, hi) of output columns whose input column
+// ox·stride − pad + kx lies inside the image.
+func (d convDims) validX(kx int) (lo, hi int) {
+	if last := d.w - 1 + d.pad - kx; last >= 0 { // else no column fits
+		hi = min(d.ow, last/d.stride+1)
+	}
+	if first := d.pad - kx; first > 0 {
+		lo = (first + d.stride - 1) / d.stride
+	}
+	return min(lo, hi), hi
+}
+
 // im2col writes the (C·kH·kW, OH·OW) patch matrix of one image x (C, H, W)
 // into col, zeros where the window overhangs the padding.
 func im2col[T float](d convDims, x, col []T) {
@@ -66,13 +78,15 @@ func im2col[T float](d convDims, x, col []T) {
 							continue
 						}
 						src := plane[iy*d.w : (iy+1)*d.w]
-						for ox := range dst {
-							ix := ox*d.stride - d.pad + kx
-							if ix < 0 || ix >= d.w {
-								dst[ox] = 0
-							} else {
-								dst[ox] = src[ix]
-							}
+						lo, hi := d.validX(kx)
+						clear(dst[:lo])
+						clear(dst[hi:])
+						if d.stride == 1 {
+							copy(dst[lo:hi], src[lo-d.pad+kx:])
+							continue
+						}
+						for ox := lo; ox < hi; ox++ {
+							dst[ox] = src[ox*d.stride-d.pad+kx]
 						}
 					}
 				}
@@ -95,10 +109,17 @@ func col2im[T float](d convDims, dcol, dx []T) {
 						if iy < 0 || iy >= d.h {
 							continue
 						}
-						for ox := 0; ox < d.ow; ox++ {
-							if ix := ox*d.stride - d.pad + kx; ix >= 0 && ix < d.w {
-								plane[iy*d.w+ix] += row[oy*d.ow+ox]
+						lo, hi := d.validX(kx)
+						src, dst := row[oy*d.ow:(oy+1)*d.ow], plane[iy*d.w:(iy+1)*d.w]
+						if d.stride == 1 {
+							dst = dst[lo-d.pad+kx:]
+							for ox, v := range src[lo:hi] {
+								dst[ox] += v
 							}
+							continue
+						}
+						for ox := lo; ox < hi; ox++ {
+							dst[ox*d.stride-d.pad+kx] += src[ox]
 						}
 					}
 				}
@@ -129,11 +150,11 @@ func convFwd[T float](d convDims) kernel[T] {
 
 // convGradX: inputs (gy, w); dx[n] = col2im(Wᵀ · gy[n]).
 func convGradX[T float](d convDims) kernel[T] {
+	var dcol []T // lives as long as the op, as convFwd's col
 	return func(in [][]T, dx []T) {
 		gy, w := in[0], in[1]
 		k, ohw, xn := d.k(), d.ohw(), d.c*d.h*d.w
-		var dcol []T
-		if !d.direct() {
+		if !d.direct() && len(dcol) != k*ohw {
 			dcol = make([]T, k*ohw)
 		}
 		for i := 0; i < d.n; i++ {
