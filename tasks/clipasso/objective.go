@@ -1,8 +1,10 @@
 package clipasso
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/goclip/goclip/nn"
 	"github.com/goclip/goclip/nn/raster"
@@ -196,13 +198,27 @@ func (o *objective) setWarps(rng *rand.Rand, train []*Augmenter, distortion, cro
 	if o.nAug == 0 {
 		return nil
 	}
+	// Draw in RandomAugment's order (deterministic for a seed), then build
+	// the warps concurrently.
+	persp := make([]Perspective, o.nAug)
+	crops := make([]Crop, o.nAug)
+	for i := range persp {
+		persp[i] = RandomPerspective(rng, o.size, o.size, distortion)
+		crops[i] = RandomCrop(rng, o.size, o.size, cropScale)
+	}
 	warps := make([]*Warp, o.nAug)
+	errs := make([]error, o.nAug)
+	var wg sync.WaitGroup
 	for i := range warps {
-		w, err := RandomAugment(rng, o.size, o.size, distortion, cropScale)
-		if err != nil {
-			return err
-		}
-		warps[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			warps[i], errs[i] = NewAugment(persp[i], crops[i], o.size, o.size)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	for _, a := range append(append([]*Augmenter{}, train...), o.tgtAug...) {
 		if a == nil {

@@ -196,7 +196,9 @@ func NewAugment(p Perspective, cr Crop, w, h int) (*Warp, error) {
 	if cr.Side < 1 || cr.Top < 0 || cr.Left < 0 || cr.Top+cr.Side > h || cr.Left+cr.Side > w {
 		return nil, fmt.Errorf("clipasso: crop %+v does not fit %d×%d", cr, w, h)
 	}
-	wp := &Warp{H: h, W: w, Ptr: make([]int32, 0, h*w+1)}
+	// At most 4 crop corners × 4 bilinear taps per pixel: sized once, the
+	// tap lists never regrow (regrowing cost more than building them).
+	wp := &Warp{H: h, W: w, Ptr: make([]int32, 0, h*w+1), Idx: make([]int32, 0, 16*h*w), Wt: make([]float64, 0, 16*h*w)}
 	wp.Ptr = append(wp.Ptr, 0)
 	scale := float64(cr.Side) / float64(w)
 	scaleY := float64(cr.Side) / float64(h)
