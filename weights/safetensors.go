@@ -125,7 +125,7 @@ func stTensor(name string, e stEntry) (*Tensor, error) {
 		}
 		shape[i] = int(d)
 	}
-	n, err := numElements(shape, 1<<52)
+	n, err := numElements(shape, maxElements)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", name, err)
 	}

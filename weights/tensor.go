@@ -303,3 +303,7 @@ func (a asFloat32) Tensor(name string) (*Tensor, bool) {
 	}
 	return c, true
 }
+
+// maxElements bounds the element count any header may declare: 2^52 on
+// 64-bit platforms, the largest int on 32-bit ones.
+const maxElements = min(1<<52, math.MaxInt)

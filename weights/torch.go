@@ -371,7 +371,7 @@ func (f *File) viewTensor(name string, p *pyTensor, rec *record) (*Tensor, error
 		}
 		shape[i] = int(d)
 	}
-	n, err := numElements(shape, 1<<52)
+	n, err := numElements(shape, maxElements)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", name, err)
 	}
