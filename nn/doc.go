@@ -13,7 +13,9 @@
 //
 // Fused ops (Linear, LayerNorm, Softmax/LogSoftmax, QuickGELU, GELU,
 // AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool2d, ChannelAffine, Gather,
-// AttentionProbs, AttentionApply, their packed-qkv forms, Conv2d) are one
+// AttentionProbs, AttentionApply, their packed-qkv forms, Conv2d, ReLU, and
+// ConvBN: conv with inference BatchNorm folded into the filter, residual add
+// and ReLU in one per-image epilogue) are one
 // Gorgonia op type each with a float32 and a float64 Go kernel and
 // hand-written backward ops; all matrix products go through gemm32/gemm64
 // (gemm.go; float32 runs on nn/sgemm, which nn also registers as Gorgonia's
