@@ -19,7 +19,7 @@ const heldOutSeed = 2024
 // TestDefaultHeldOut measures the embedded model's zero-shot accuracy on
 // 300 images of colour × shape combinations that never appear in its
 // training data: colour among all 7 colours ("a red shape") and shape among
-// all 5 shapes ("a star"); see the thresholds below.
+// all 5 shapes ("a star"); both must reach 90%.
 func TestDefaultHeldOut(t *testing.T) {
 	m, tok, err := Default()
 	if err != nil {
@@ -51,14 +51,9 @@ func TestDefaultHeldOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("held-out (%d images): colour accuracy %.1f%%, shape accuracy %.1f%%", n, 100*colour, 100*shape)
-	// Target (issue 6): both ≥ 0.9. The embedded model reaches it for
-	// colour (99.8% on 500 images) but not yet for shape (69.8%): shape
-	// features stay partly entangled with the colours each shape was
-	// trained in. shapeFloor guards the measured level against regressions
-	// until a better model replaces it.
-	const shapeFloor = 0.6
-	if colour < 0.9 || shape < shapeFloor {
-		t.Fatalf("held-out zero-shot accuracy colour %.3f (want ≥ 0.9), shape %.3f (want ≥ %.2f; target 0.9)", colour, shape, shapeFloor)
+	// Issue 6: both ≥ 0.9 on combinations never seen in training.
+	if colour < 0.9 || shape < 0.9 {
+		t.Fatalf("held-out zero-shot accuracy colour %.3f, shape %.3f; want both ≥ 0.9", colour, shape)
 	}
 }
 

@@ -5,7 +5,16 @@
 // merges) that clip.LoadBundle reads; clip.Default embeds the one in
 // clip/assets.
 //
-//	go run ./examples/train-tiny [-steps 3000] [-batch 64] [-seed 1] [-out tiny.safetensors] [-log train.jsonl]
+// Most images show a shape in its palette colour with a caption naming
+// any of its attributes; 15% (-grey) are in grey levels and 35% (-hue) in
+// a random hue, with captions naming no colour. The random hues stay
+// synth.HueMargin degrees away from the hue of each shape's held-out
+// colour, so no held-out combination is ever shown; they teach shape
+// features that do not depend on the colour, which is what lifts held-out
+// shape accuracy (69.8% with 3000 steps and grey images only, 83% with
+// hues, over 90% with hues and 8000 steps).
+//
+//	go run ./examples/train-tiny [-steps 8000] [-batch 64] [-seed 1] [-grey 0.15] [-hue 0.35] [-blob 0] [-out tiny.safetensors] [-log train.jsonl]
 //	go run ./examples/train-tiny -eval [-model clip/assets/tiny.safetensors] [-n 500]
 //
 // -eval measures zero-shot accuracy on the held-out colour × shape
@@ -55,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("train-tiny", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.steps, "steps", 3000, "training steps")
+	fs.IntVar(&o.steps, "steps", 8000, "training steps")
 	fs.IntVar(&o.batch, "batch", 64, "image–caption pairs per step")
 	fs.IntVar(&o.warmup, "warmup", 150, "linear warmup steps")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the data, the initial weights and the batches")
@@ -66,9 +75,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.out, "out", "tiny.safetensors", "output bundle")
 	fs.StringVar(&o.logPath, "log", "", "JSONL log of every step (empty: none)")
 	fs.BoolVar(&o.half, "f16", false, "store the weights as F16")
-	fs.Float64Var(&o.grey, "grey", 0.25, "fraction of images in grey levels with a caption naming no colour")
+	fs.Float64Var(&o.grey, "grey", 0.15, "fraction of images in grey levels with a caption naming no colour")
 	fs.Float64Var(&o.blob, "blob", 0, "fraction of images showing an ellipse (none of the shapes) with a caption naming its colour only")
-	fs.Float64Var(&o.hue, "hue", 0, "fraction of images in a random hue (away from the shape's held-out colour) with a caption naming no colour")
+	fs.Float64Var(&o.hue, "hue", 0.35, "fraction of images in a random hue (away from the shape's held-out colour) with a caption naming no colour")
 	fs.IntVar(&o.evalEvery, "eval-every", 500, "held-out evaluation every N steps (0: only at the end)")
 	fs.BoolVar(&o.eval, "eval", false, "only evaluate a trained bundle (see -model)")
 	fs.StringVar(&o.model, "model", "", "bundle to evaluate with -eval (default: the embedded clip.Default)")
