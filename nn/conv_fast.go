@@ -13,6 +13,13 @@ import (
 // y[n] (Cout, OH·OW) = W (Cout, C·kH·kW) · col[n] (C·kH·kW, OH·OW), with
 // col built in a buffer reused across runs, and no im2col at all for 1×1
 // stride-1 convolutions (col[n] is x[n] itself).
+//
+// Late ResNet layers have small maps (14×14, 7×7) and large filters: one
+// GEMM per image packs the whole filter once per image for only 49–196
+// output columns, and pads those columns up to the micro-kernel width.
+// There the batch is one GEMM instead: the patch matrices of all images
+// side by side, col (C·kH·kW, N·OH·OW), W · col into (Cout, N·OH·OW), then
+// a scatter to NCHW (which the fused ConvBN merges with its epilogue).
 
 // convDims are the sizes of one convolution.
 type convDims struct {
@@ -22,6 +29,13 @@ type convDims struct {
 func (d convDims) k() int       { return d.c * d.kh * d.kw }
 func (d convDims) ohw() int     { return d.oh * d.ow }
 func (d convDims) direct() bool { return d.kh == 1 && d.kw == 1 && d.stride == 1 && d.pad == 0 }
+
+// batchMaxOHW is the largest output map (OH·OW) convolved as one GEMM over
+// the batch; larger maps run one GEMM per image.
+const batchMaxOHW = 256
+
+// batched reports whether the forward pass runs one GEMM over the batch.
+func (d convDims) batched() bool { return d.n > 1 && d.ohw() <= batchMaxOHW }
 
 // conv2d builds the fused convolution of x (N, C, H, W) with w (Cout, C, kH, kW).
 func (g *Graph) conv2d(x, w *G.Node, stride, pad int) *G.Node {
@@ -61,15 +75,16 @@ func (d convDims) validX(kx int) (lo, hi int) {
 }
 
 // im2col writes the (C·kH·kW, OH·OW) patch matrix of one image x (C, H, W)
-// into col, zeros where the window overhangs the padding.
-func im2col[T float](d convDims, x, col []T) {
+// into col, row r at col[r·ld:], zeros where the window overhangs the
+// padding.
+func im2col[T float](d convDims, x, col []T, ld int) {
 	ohw := d.ohw()
 	parallelFor(d.c, d.kh*d.kw*ohw, func(lo, hi int) {
 		for ci := lo; ci < hi; ci++ {
 			plane := x[ci*d.h*d.w : (ci+1)*d.h*d.w]
 			for ky := 0; ky < d.kh; ky++ {
 				for kx := 0; kx < d.kw; kx++ {
-					row := col[((ci*d.kh+ky)*d.kw+kx)*ohw:][:ohw]
+					row := col[((ci*d.kh+ky)*d.kw+kx)*ld:][:ohw]
 					for oy := 0; oy < d.oh; oy++ {
 						dst := row[oy*d.ow : (oy+1)*d.ow]
 						iy := oy*d.stride - d.pad + ky
@@ -130,6 +145,12 @@ func col2im[T float](d convDims, dcol, dx []T) {
 
 // convFwd: inputs (x, w). The patch buffer lives as long as the op.
 func convFwd[T float](d convDims) kernel[T] {
+	if d.batched() {
+		bc := &batchConv[T]{d: d}
+		return func(in [][]T, y []T) {
+			bc.run(in[0], in[1], y, func(dst, src []T, _, _ int) { copy(dst, src) })
+		}
+	}
 	var col []T
 	return func(in [][]T, y []T) {
 		x, w := in[0], in[1]
@@ -140,12 +161,49 @@ func convFwd[T float](d convDims) kernel[T] {
 		for i := 0; i < d.n; i++ {
 			b := x[i*xn : (i+1)*xn]
 			if !d.direct() {
-				im2col(d, b, col)
+				im2col(d, b, col, ohw)
 				b = col
 			}
 			gemm(false, false, d.cout, ohw, k, 1, w, k, b, ohw, 0, y[i*d.cout*ohw:], ohw)
 		}
 	}
+}
+
+// batchConv is the forward convolution of a whole batch as one GEMM; its
+// buffers live as long as the op.
+type batchConv[T float] struct {
+	d        convDims
+	col, out []T // (C·kH·kW, N·OH·OW), (Cout, N·OH·OW)
+}
+
+// run convolves x (N, C, H, W) with w (Cout, C·kH·kW) and hands each output
+// plane to fin: dst is y[i, c] (OH·OW), src the GEMM's row for it.
+func (b *batchConv[T]) run(x, w, y []T, fin func(dst, src []T, i, c int)) {
+	d := b.d
+	k, ohw, xn := d.k(), d.ohw(), d.c*d.h*d.w
+	cols := d.n * ohw
+	if len(b.col) != k*cols {
+		b.col, b.out = make([]T, k*cols), make([]T, d.cout*cols)
+	}
+	if d.direct() { // col[c, i·HW+j] = x[i, c, j]
+		parallelFor(d.n*d.c, ohw, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				i, c := p/d.c, p%d.c
+				copy(b.col[c*cols+i*ohw:][:ohw], x[p*ohw:(p+1)*ohw])
+			}
+		})
+	} else {
+		for i := 0; i < d.n; i++ {
+			im2col(d, x[i*xn:(i+1)*xn], b.col[i*ohw:], cols)
+		}
+	}
+	gemm(false, false, d.cout, cols, k, 1, w, k, b.col, cols, 0, b.out, cols) // (Cout, N·OH·OW)
+	parallelFor(d.n*d.cout, 2*ohw, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			i, c := p/d.cout, p%d.cout
+			fin(y[p*ohw:(p+1)*ohw], b.out[c*cols+i*ohw:][:ohw], i, c)
+		}
+	})
 }
 
 // convGradX: inputs (gy, w); dx[n] = col2im(Wᵀ · gy[n]).
@@ -181,7 +239,7 @@ func convGradW[T float](d convDims) kernel[T] {
 		for i := 0; i < d.n; i++ {
 			b := x[i*xn : (i+1)*xn]
 			if !d.direct() {
-				im2col(d, b, col)
+				im2col(d, b, col, ohw)
 				b = col
 			}
 			gemm(false, true, d.cout, k, ohw, 1, gy[i*d.cout*ohw:], ohw, b, ohw, 1, dw, k)

@@ -112,52 +112,67 @@ func (g *Graph) convAct(x, w, b, residual *G.Node, stride, pad int, relu bool) *
 }
 
 // convActFwd: inputs (x, w, b[, residual]). Each image's GEMM is followed
-// by the bias, residual and ReLU pass over its output.
+// by the bias, residual and ReLU pass over its output; small maps run as
+// one GEMM over the batch whose scatter to NCHW is that pass.
 func convActFwd[T float](d convDims, hasRes, relu bool) kernel[T] {
+	yn := d.cout * d.ohw()
+	if d.batched() {
+		bc := &batchConv[T]{d: d}
+		return func(in [][]T, y []T) {
+			b := in[2]
+			bc.run(in[0], in[1], y, func(dst, src []T, i, c int) {
+				var r []T
+				if hasRes {
+					r = in[3][i*yn+c*len(dst):][:len(dst)]
+				}
+				epilogue(dst, src, b[c], r, relu)
+			})
+		}
+	}
 	conv := convFwd[T](convDims{n: 1, c: d.c, h: d.h, w: d.w, cout: d.cout, kh: d.kh, kw: d.kw,
 		stride: d.stride, pad: d.pad, oh: d.oh, ow: d.ow})
 	return func(in [][]T, y []T) {
 		x, w, b := in[0], in[1], in[2]
 		xn, ohw := d.c*d.h*d.w, d.ohw()
-		yn := d.cout * ohw
 		for i := 0; i < d.n; i++ {
 			yi := y[i*yn : (i+1)*yn]
 			conv([][]T{x[i*xn : (i+1)*xn], w}, yi)
-			var ri []T
-			if hasRes {
-				ri = in[3][i*yn : (i+1)*yn]
-			}
 			parallelFor(d.cout, 2*ohw, func(lo, hi int) {
 				for c := lo; c < hi; c++ {
 					row := yi[c*ohw : (c+1)*ohw]
-					epilogue(row, b[c], ri, c*ohw, relu)
+					var r []T
+					if hasRes {
+						r = in[3][i*yn+c*ohw:][:ohw]
+					}
+					epilogue(row, row, b[c], r, relu)
 				}
 			})
 		}
 	}
 }
 
-// epilogue adds bias (and res[off:], when res is not nil) to row and
-// clamps it at 0 when relu.
-func epilogue[T float](row []T, bias T, res []T, off int, relu bool) {
+// epilogue writes src + bias (+ res, when not nil) into dst, clamped at 0
+// when relu. dst may be src.
+func epilogue[T float](dst, src []T, bias T, res []T, relu bool) {
+	src = src[:len(dst)]
 	switch {
 	case res != nil && relu:
-		r := res[off : off+len(row)]
-		for j, v := range row {
-			row[j] = max(v+bias+r[j], 0)
+		r := res[:len(dst)]
+		for j, v := range src {
+			dst[j] = max(v+bias+r[j], 0)
 		}
 	case res != nil:
-		r := res[off : off+len(row)]
-		for j, v := range row {
-			row[j] = v + bias + r[j]
+		r := res[:len(dst)]
+		for j, v := range src {
+			dst[j] = v + bias + r[j]
 		}
 	case relu:
-		for j, v := range row {
-			row[j] = max(v+bias, 0)
+		for j, v := range src {
+			dst[j] = max(v+bias, 0)
 		}
 	default:
-		for j, v := range row {
-			row[j] = v + bias
+		for j, v := range src {
+			dst[j] = v + bias
 		}
 	}
 }

@@ -55,6 +55,10 @@ func TestConvBN(t *testing.T) {
 		{x: []int{2, 3, 7, 6}, w: []int{4, 3, 3, 3}, stride: 2, pad: 1, relu: true},
 		{x: []int{1, 2, 6, 6}, w: []int{3, 2, 3, 3}, stride: 1, pad: 1, bias: true, res: true},
 		{x: []int{2, 2, 5, 5}, w: []int{2, 2, 1, 1}, stride: 1}, // downsample: no ReLU
+		// Maps over 256 cells: one GEMM per image (the cases above run one
+		// GEMM over the batch when N > 1).
+		{x: []int{2, 3, 17, 16}, w: []int{4, 3, 1, 1}, stride: 1, res: true, relu: true},
+		{x: []int{2, 2, 17, 16}, w: []int{3, 2, 3, 3}, stride: 1, pad: 1, relu: true},
 	}
 	for _, c := range cases {
 		t.Run(c.String(), func(t *testing.T) {
@@ -151,6 +155,12 @@ func TestConvBNParallel(t *testing.T) {
 	r := nntest.RandInput
 	c := convBNCase{x: []int{2, 16, 20, 20}, w: []int{32, 16, 3, 3}, stride: 1, pad: 1, res: true, relu: true}
 	conv, bn := c.layers()
+	nntest.Float32Check(t, 1e-5, func(g *nn.Graph, in []*G.Node) *G.Node {
+		return g.ConvBN(in[0], conv, bn, in[1], true)
+	}, r(c.x...), r(c.outShape()...))
+	// A small map: one GEMM over the batch, scattered by several goroutines.
+	c = convBNCase{x: []int{8, 32, 12, 12}, w: []int{64, 32, 3, 3}, stride: 1, pad: 1, res: true, relu: true}
+	conv, bn = c.layers()
 	nntest.Float32Check(t, 1e-5, func(g *nn.Graph, in []*G.Node) *G.Node {
 		return g.ConvBN(in[0], conv, bn, in[1], true)
 	}, r(c.x...), r(c.outShape()...))
