@@ -22,8 +22,8 @@ func TestConv2dFused(t *testing.T) {
 		{[]int{2, 3, 5, 4}, []int{4, 3, 1, 1}, 1, 0}, // direct GEMM
 		{[]int{2, 3, 7, 6}, []int{4, 3, 3, 3}, 2, 1},
 		{[]int{1, 2, 6, 6}, []int{3, 2, 3, 2}, 1, 1},
-		{[]int{2, 3, 8, 8}, []int{5, 3, 4, 4}, 4, 0}, // ViT patchify
-		{[]int{1, 2, 5, 5}, []int{2, 2, 1, 1}, 2, 0}, // strided 1×1
+		{[]int{2, 3, 8, 8}, []int{5, 3, 4, 4}, 4, 0},   // ViT patchify
+		{[]int{1, 2, 5, 5}, []int{2, 2, 1, 1}, 2, 0},   // strided 1×1
 		{[]int{2, 2, 17, 16}, []int{3, 2, 1, 1}, 1, 0}, // over 256 output cells: one GEMM per image
 		{[]int{2, 2, 18, 16}, []int{3, 2, 3, 3}, 1, 1},
 	} {
