@@ -85,6 +85,10 @@ func im2col[T float](d convDims, x, col []T, ld int) {
 			for ky := 0; ky < d.kh; ky++ {
 				for kx := 0; kx < d.kw; kx++ {
 					row := col[((ci*d.kh+ky)*d.kw+kx)*ld:][:ohw]
+					if d.stride == 1 && d.ow == d.w {
+						shiftRow(d, plane, row, ky-d.pad, kx-d.pad)
+						continue
+					}
 					for oy := 0; oy < d.oh; oy++ {
 						dst := row[oy*d.ow : (oy+1)*d.ow]
 						iy := oy*d.stride - d.pad + ky
@@ -108,6 +112,36 @@ func im2col[T float](d convDims, x, col []T, ld int) {
 			}
 		}
 	})
+}
+
+// shiftRow writes one patch row of a stride-1 convolution whose output is
+// as wide as its input: row[oy·W+ox] = plane[(oy+dy)·W + ox+dx], 0 outside
+// the plane. That is one copy of the plane shifted by dy·W+dx, then the |dx|
+// columns of each output row that wrapped around to the neighbouring input
+// row are zeroed. Small maps have rows of 7 or 14 values; a copy per row
+// would cost more in calls than in moves.
+func shiftRow[T float](d convDims, plane, row []T, dy, dx int) {
+	oy0, oy1 := max(0, -dy), min(d.oh, d.h-dy) // output rows inside the plane
+	if oy0 >= oy1 {
+		clear(row)
+		return
+	}
+	clear(row[:oy0*d.ow])
+	clear(row[oy1*d.ow:])
+	off := dy*d.w + dx
+	if t0, t1 := max(oy0*d.ow, -off), min(oy1*d.ow, d.h*d.w-off); t0 < t1 {
+		copy(row[t0:t1], plane[t0+off:t1+off])
+	}
+	lo, hi := d.validX(dx + d.pad) // columns [lo, hi) read inside the plane
+	for oy := oy0; oy < oy1; oy++ {
+		r := row[oy*d.ow : (oy+1)*d.ow]
+		for j := 0; j < lo; j++ {
+			r[j] = 0
+		}
+		for j := hi; j < d.ow; j++ {
+			r[j] = 0
+		}
+	}
 }
 
 // col2im adds the patch-matrix gradient dcol back into dx (C, H, W).

@@ -26,6 +26,10 @@ func TestConv2dFused(t *testing.T) {
 		{[]int{1, 2, 5, 5}, []int{2, 2, 1, 1}, 2, 0},   // strided 1×1
 		{[]int{2, 2, 17, 16}, []int{3, 2, 1, 1}, 1, 0}, // over 256 output cells: one GEMM per image
 		{[]int{2, 2, 18, 16}, []int{3, 2, 3, 3}, 1, 1},
+		// Stride 1, output as wide as the input: shifted-plane patch rows.
+		{[]int{2, 2, 3, 1}, []int{2, 2, 3, 3}, 1, 1},
+		{[]int{1, 2, 6, 5}, []int{2, 2, 1, 3}, 1, 1}, // all-padding output rows
+		{[]int{1, 2, 4, 6}, []int{3, 2, 5, 5}, 1, 2},
 	} {
 		t.Run(fmt.Sprintf("x%v_w%v_s%d_p%d", c.x, c.w, c.stride, c.pad), func(t *testing.T) {
 			xi, wi := r(c.x...), r(c.w...)
