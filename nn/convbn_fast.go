@@ -195,6 +195,14 @@ func convActFwd[T float](d convDims, hasRes, relu bool) kernel[T] {
 // clamped at 0 when relu. dst may be src.
 func epilogue[T float](dst, src []T, scale, shift T, res []T, relu bool) {
 	src = src[:len(dst)]
+	if d32, ok := any(dst).([]float32); ok {
+		r32, _ := any(res).([]float32)
+		n := epilogueSIMD(d32, any(src).([]float32), float32(scale), float32(shift), r32, relu)
+		dst, src = dst[n:], src[n:]
+		if res != nil {
+			res = res[n:]
+		}
+	}
 	switch {
 	case res != nil && relu:
 		r := res[:len(dst)]
