@@ -319,7 +319,44 @@ func adaptivePoolWindows(h, w, oh, ow int) poolWindows {
 	return p
 }
 
+// pool2x2 reports whether every window of p is the 2×2 block at (2i, 2j):
+// ModifiedResNet's anti-aliasing AvgPool2d(2).
+func (p poolWindows) pool2x2() bool {
+	for i := 0; i < p.oh; i++ {
+		if p.h0[i] != 2*i || p.h1[i] != 2*i+2 {
+			return false
+		}
+	}
+	for j := 0; j < p.ow; j++ {
+		if p.w0[j] != 2*j || p.w1[j] != 2*j+2 {
+			return false
+		}
+	}
+	for _, v := range p.div {
+		if v != 4 {
+			return false
+		}
+	}
+	return true
+}
+
 func poolFwd[T float](planes int, p poolWindows) kernel[T] {
+	if p.pool2x2() {
+		return func(in [][]T, y []T) {
+			x := in[0]
+			parallelFor(planes*p.oh, 4*p.ow, func(lo, hi int) {
+				for r := lo; r < hi; r++ { // output row r of plane r/oh
+					c, i := r/p.oh, r%p.oh
+					top := x[(c*p.h+2*i)*p.w:][:2*p.ow]
+					bot := x[(c*p.h+2*i+1)*p.w:][:2*p.ow]
+					yr := y[r*p.ow : (r+1)*p.ow]
+					for j := range yr {
+						yr[j] = ((top[2*j] + top[2*j+1]) + (bot[2*j] + bot[2*j+1])) * 0.25
+					}
+				}
+			})
+		}
+	}
 	return func(in [][]T, y []T) {
 		x := in[0]
 		parallelFor(planes, p.h*p.w, func(lo, hi int) {

@@ -120,3 +120,34 @@ func TestEpilogue32(t *testing.T) {
 		}
 	}
 }
+
+// The 2×2 average-pool fast path against direct float64 sums, on maps with
+// an odd edge (dropped in floor mode) and enough planes to run in parallel.
+func TestPool2x2(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	const planes, h, w = 64, 31, 30
+	p := avgPoolWindows(h, w, 2, 2, 0)
+	if !p.pool2x2() {
+		t.Fatal("AvgPool2d(2) windows not recognised as 2×2 blocks")
+	}
+	if q := avgPoolWindows(h, w, 3, 2, 1); q.pool2x2() {
+		t.Fatal("AvgPool2d(3, 2, 1) windows taken for 2×2 blocks")
+	}
+	x := make([]float32, planes*h*w)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := make([]float32, planes*p.oh*p.ow)
+	poolFwd[float32](planes, p)([][]float32{x}, y)
+	for c := 0; c < planes; c++ {
+		for i := 0; i < p.oh; i++ {
+			for j := 0; j < p.ow; j++ {
+				at := func(r, q int) float64 { return float64(x[(c*h+r)*w+q]) }
+				want := (at(2*i, 2*j) + at(2*i, 2*j+1) + at(2*i+1, 2*j) + at(2*i+1, 2*j+1)) / 4
+				if got := float64(y[(c*p.oh+i)*p.ow+j]); math.Abs(got-want) > 1e-6 {
+					t.Fatalf("plane %d (%d, %d): %g, want %g", c, i, j, got, want)
+				}
+			}
+		}
+	}
+}
