@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/goclip/goclip/nn"
@@ -100,7 +98,7 @@ func SaveBundle(path string, m *Model, merges [][2]string, half bool, extra map[
 		}
 		raw := make([]byte, 2*len(d))
 		for i, v := range d {
-			binary.LittleEndian.PutUint16(raw[2*i:], float32ToFloat16(v))
+			binary.LittleEndian.PutUint16(raw[2*i:], weights.Float32ToFloat16(v))
 		}
 		t, err := weights.NewRaw(p.Name, weights.F16, shape, raw)
 		if err != nil {
@@ -116,10 +114,14 @@ func SaveBundle(path string, m *Model, merges [][2]string, half bool, extra map[
 
 // ReadBundle parses a bundle held in data; name is used in errors.
 func ReadBundle(name string, data []byte) (*Model, *Tokenizer, error) {
-	src, meta, err := parseSafetensors(data)
+	f, err := weights.OpenBytes(name, data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("clip: bundle %s: %w", name, err)
+		return nil, nil, fmt.Errorf("clip: bundle: %w", err)
 	}
+	if f.Format() != weights.Safetensors {
+		return nil, nil, fmt.Errorf("clip: bundle %s: %s file, want safetensors", name, f.Format())
+	}
+	src, meta := f, f.Metadata()
 	cj, ok := meta[BundleConfigKey]
 	if !ok {
 		return nil, nil, fmt.Errorf("clip: bundle %s: no %q metadata (not a bundle written by SaveBundle)", name, BundleConfigKey)
@@ -145,107 +147,6 @@ func ReadBundle(name string, data []byte) (*Model, *Tokenizer, error) {
 		return nil, nil, fmt.Errorf("clip: bundle %s: %w", name, err)
 	}
 	return m, tok, nil
-}
-
-// parseSafetensors reads an in-memory safetensors file with F32 or F16
-// tensors into float32 tensors, checking every offset.
-func parseSafetensors(data []byte) (weights.Source, map[string]string, error) {
-	if len(data) < 8 {
-		return nil, nil, fmt.Errorf("safetensors: %d bytes, too short for a header", len(data))
-	}
-	n := binary.LittleEndian.Uint64(data)
-	if n > uint64(len(data)-8) {
-		return nil, nil, fmt.Errorf("safetensors: header of %d bytes in a %d-byte file", n, len(data))
-	}
-	var header map[string]json.RawMessage
-	if err := json.Unmarshal(data[8:8+n], &header); err != nil {
-		return nil, nil, fmt.Errorf("safetensors: header: %w", err)
-	}
-	body := data[8+n:]
-	var meta map[string]string
-	names := make([]string, 0, len(header))
-	for k, v := range header {
-		if k == "__metadata__" {
-			if err := json.Unmarshal(v, &meta); err != nil {
-				return nil, nil, fmt.Errorf("safetensors: __metadata__: %w", err)
-			}
-			continue
-		}
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	mem := weights.NewMemory()
-	for _, name := range names {
-		var e struct {
-			DType   string   `json:"dtype"`
-			Shape   []int    `json:"shape"`
-			Offsets []uint64 `json:"data_offsets"`
-		}
-		if err := json.Unmarshal(header[name], &e); err != nil {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
-		}
-		size := map[string]uint64{"F32": 4, "F16": 2}[e.DType]
-		if size == 0 {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q has dtype %q, want F32 or F16", name, e.DType)
-		}
-		count := uint64(1)
-		for _, d := range e.Shape {
-			if d < 0 {
-				return nil, nil, fmt.Errorf("safetensors: tensor %q has shape %v", name, e.Shape)
-			}
-			count *= uint64(d)
-		}
-		if len(e.Offsets) != 2 || e.Offsets[0] > e.Offsets[1] || e.Offsets[1] > uint64(len(body)) || e.Offsets[1]-e.Offsets[0] != count*size {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: data offsets %v do not hold %v %s values in a %d-byte body", name, e.Offsets, e.Shape, e.DType, len(body))
-		}
-		raw := body[e.Offsets[0]:e.Offsets[1]]
-		d := make([]float32, count)
-		for i := range d {
-			if size == 4 {
-				d[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-			} else {
-				d[i] = weights.Float16ToFloat32(binary.LittleEndian.Uint16(raw[2*i:]))
-			}
-		}
-		mem.Add(weights.NewFloat32(name, e.Shape, d))
-	}
-	return mem, meta, nil
-}
-
-// float32ToFloat16 rounds to the nearest IEEE half (ties to even),
-// saturating to ±Inf.
-func float32ToFloat16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int(b>>23&0xff) - 127 + 15
-	mant := b & 0x7fffff
-	switch {
-	case b&0x7fffffff == 0x7f800000: // ±Inf
-		return sign | 0x7c00
-	case b&0x7fffffff > 0x7f800000: // NaN
-		return sign | 0x7e00
-	case exp >= 31:
-		return sign | 0x7c00
-	case exp <= 0: // subnormal half (or zero)
-		if exp < -10 {
-			return sign
-		}
-		mant |= 0x800000
-		shift := uint(14 - exp)
-		h := mant >> shift
-		rem := mant & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rem > half || (rem == half && h&1 == 1) {
-			h++
-		}
-		return sign | uint16(h)
-	}
-	h := uint32(exp)<<10 | mant>>13
-	rem := mant & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
-		h++ // may carry into the exponent, up to Inf: still correct
-	}
-	return sign | uint16(h)
 }
 
 // ZeroShotAccuracy classifies n images, given as CLIP-normalized pixels

@@ -140,12 +140,12 @@ func TestFloat32ToFloat16(t *testing.T) {
 	for h := 0; h < 1<<16; h++ {
 		f := weights.Float16ToFloat32(uint16(h))
 		if f != f {
-			if g := float32ToFloat16(f); g&0x7c00 != 0x7c00 || g&0x3ff == 0 {
+			if g := weights.Float32ToFloat16(f); g&0x7c00 != 0x7c00 || g&0x3ff == 0 {
 				t.Fatalf("NaN %#04x converts to %#04x, not a NaN", h, g)
 			}
 			continue
 		}
-		if g := float32ToFloat16(f); g != uint16(h) {
+		if g := weights.Float32ToFloat16(f); g != uint16(h) {
 			t.Fatalf("half %#04x (%g) converts back to %#04x", h, f, g)
 		}
 		if h&0x7fff < 0x7bff { // halfway to the next half: round to even
@@ -155,12 +155,12 @@ func TestFloat32ToFloat16(t *testing.T) {
 			if h&1 == 1 {
 				want = uint16(h + 1)
 			}
-			if g := float32ToFloat16(mid); g != want && h&0x8000 == 0 {
+			if g := weights.Float32ToFloat16(mid); g != want && h&0x8000 == 0 {
 				t.Fatalf("midpoint of %#04x and %#04x (%g) converts to %#04x, want %#04x", h, h+1, mid, g, want)
 			}
 		}
 	}
-	if g := float32ToFloat16(1e6); g != 0x7c00 {
+	if g := weights.Float32ToFloat16(1e6); g != 0x7c00 {
 		t.Fatalf("1e6 converts to %#04x, want +Inf", g)
 	}
 }
@@ -180,8 +180,8 @@ func TestBundleErrors(t *testing.T) {
 		data     []byte
 		contains string
 	}{
-		{"empty", nil, "too short"},
-		{"truncated", good[:len(good)-10], "data offsets"},
+		{"empty", nil, "empty file"},
+		{"truncated", good[:len(good)-10], "data_offsets"},
 		{"huge header", append([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}, good[8:]...), "header of"},
 		{"no config", bytes.Replace(good, []byte(BundleConfigKey), []byte("goclip.xonfig"), 1), "no \"goclip.config\""},
 		{"no merges", bytes.Replace(good, []byte(BundleMergesKey), []byte("goclip.xerges"), 1), "no \"goclip.merges\""},

@@ -39,7 +39,7 @@ func BenchmarkLoadViTB32(b *testing.B) {
 		f32.Add(weights.NewFloat32(p.Name, p.Shape(), d))
 		raw := make([]byte, 2*len(d))
 		for i, v := range d {
-			binary.LittleEndian.PutUint16(raw[2*i:], float32ToFloat16(v))
+			binary.LittleEndian.PutUint16(raw[2*i:], weights.Float32ToFloat16(v))
 		}
 		t, err := weights.NewRaw(p.Name, weights.F16, p.Shape(), raw)
 		if err != nil {

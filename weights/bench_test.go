@@ -85,7 +85,7 @@ func BenchmarkTorchZipStridedFloat32(b *testing.B) {
 	const rows, cols = 2048, 2048
 	data := torchZip(b, pDict(pStr("w"), pTensor("FloatStorage", "0", rows*cols, 0, []int{cols, rows}, []int{1, cols})),
 		map[string][]byte{"0": make([]byte, 4*rows*cols)})
-	f, err := openBytes("bench.pt", data)
+	f, err := OpenBytes("bench.pt", data)
 	if err != nil {
 		b.Fatal(err)
 	}

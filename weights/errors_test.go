@@ -46,7 +46,7 @@ func TestSafetensorsBadHeaders(t *testing.T) {
 		{"bad metadata", `{"__metadata__":{"a":1}}`, `__metadata__ is not a string map`},
 	}
 	for _, c := range cases {
-		_, err := openBytes("bad.safetensors", stFile(c.header, buf))
+		_, err := OpenBytes("bad.safetensors", stFile(c.header, buf))
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "bad.safetensors") {
 			t.Errorf("%s: error %v, want it to name the file and contain %q", c.name, err, c.want)
 		}
@@ -54,12 +54,12 @@ func TestSafetensorsBadHeaders(t *testing.T) {
 	huge := make([]byte, 16)
 	binary.LittleEndian.PutUint64(huge, 1<<40)
 	huge[8] = '{'
-	if _, err := openBytes("huge", huge); err == nil || !strings.Contains(err.Error(), "exceeds the 100000000 limit") {
+	if _, err := OpenBytes("huge", huge); err == nil || !strings.Contains(err.Error(), "exceeds the 100000000 limit") {
 		t.Errorf("huge header: %v", err)
 	}
 	long := stFile(`{}`, nil)
 	binary.LittleEndian.PutUint64(long, 1000)
-	if _, err := openBytes("long", long); err == nil || !strings.Contains(err.Error(), "runs past the end") {
+	if _, err := OpenBytes("long", long); err == nil || !strings.Contains(err.Error(), "runs past the end") {
 		t.Errorf("header past end: %v", err)
 	}
 }
@@ -74,7 +74,7 @@ func TestTruncatedFiles(t *testing.T) {
 		}
 		step := 1 + len(data)/1500
 		for n := 0; n < len(data); n += step {
-			f, err := openBytes(fn, data[:n])
+			f, err := OpenBytes(fn, data[:n])
 			if err == nil {
 				materialize(f)
 				t.Errorf("%s cut at %d of %d bytes opened without error", fn, n, len(data))
@@ -156,7 +156,7 @@ func torchZipMethod(t testing.TB, pkl string, records map[string][]byte, method 
 func TestTorchZipHandMade(t *testing.T) {
 	rec := map[string][]byte{"0": make([]byte, 16)}
 	good := torchZip(t, pDict(pStr("w"), pTensor("FloatStorage", "0", 4, 0, []int{2, 2}, []int{2, 1})), rec)
-	f, err := openBytes("good.pt", good)
+	f, err := OpenBytes("good.pt", good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestTorchZipHandMade(t *testing.T) {
 	}
 	// Python 2 pickles OrderedDict as OrderedDict([[k, v], …]) (lists, not tuples).
 	py2 := "\x80\x02ccollections\nOrderedDict\n(](U\x01w" + pTensor("FloatStorage", "0", 4, 0, []int{4}, []int{1}) + "lat" + "R."
-	if f, err := openBytes("py2.pt", torchZip(t, py2, rec)); err != nil {
+	if f, err := OpenBytes("py2.pt", torchZip(t, py2, rec)); err != nil {
 		t.Errorf("Python 2 OrderedDict: %v", err)
 	} else if _, ok := f.Tensor("w"); !ok {
 		t.Errorf("Python 2 OrderedDict: names %v", f.Names())
@@ -196,13 +196,13 @@ func TestTorchZipHandMade(t *testing.T) {
 		{"extra stack values", "\x80\x02}).", `STOP with 2 values`},
 	}
 	for _, c := range cases {
-		_, err := openBytes("bad.pt", torchZip(t, c.pkl, rec))
+		_, err := OpenBytes("bad.pt", torchZip(t, c.pkl, rec))
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "bad.pt") {
 			t.Errorf("%s: error %v\nwant it to name bad.pt and contain %q", c.name, err, c.want)
 		}
 	}
 	for order, ok := range map[string]bool{"little": true, "big": false} {
-		_, err := openBytes("bo.pt", torchZip(t, pDict(), map[string][]byte{"/byteorder": []byte(order)}))
+		_, err := OpenBytes("bo.pt", torchZip(t, pDict(), map[string][]byte{"/byteorder": []byte(order)}))
 		if (err == nil) != ok || !ok && !strings.Contains(err.Error(), `byteorder "big" is not supported`) {
 			t.Errorf("byteorder %s: %v", order, err)
 		}
@@ -212,11 +212,11 @@ func TestTorchZipHandMade(t *testing.T) {
 	zw.Create("m/model.json")
 	zw.Create("m/attributes.pkl")
 	zw.Close()
-	if _, err := openBytes("old.pt", old.Bytes()); err == nil || !strings.Contains(err.Error(), "PyTorch < 1.4 (model.json)") {
+	if _, err := OpenBytes("old.pt", old.Bytes()); err == nil || !strings.Contains(err.Error(), "PyTorch < 1.4 (model.json)") {
 		t.Errorf("old TorchScript: %v", err)
 	}
 	noPkl := torchZip(t, "", nil)
-	if _, err := openBytes("x.zip", bytes.Replace(noPkl, []byte("data.pkl"), []byte("data.txt"), -1)); err == nil ||
+	if _, err := OpenBytes("x.zip", bytes.Replace(noPkl, []byte("data.pkl"), []byte("data.txt"), -1)); err == nil ||
 		!strings.Contains(err.Error(), "no archive/data.pkl") {
 		t.Errorf("zip without data.pkl: %v", err)
 	}
@@ -228,7 +228,7 @@ func TestUnrecognizedFiles(t *testing.T) {
 		"text":   []byte("hello world, not a checkpoint"),
 		"legacy": []byte("\x80\x02K\x05."),
 	} {
-		if _, err := openBytes(name, data); err == nil || !strings.Contains(err.Error(), name) {
+		if _, err := OpenBytes(name, data); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -248,7 +248,7 @@ func TestLegacyCorrupt(t *testing.T) {
 	}
 	grown := append([]byte(nil), data...)
 	grown = append(grown, 0, 0, 0, 0) // trailing junk is tolerated by torch; we accept it too
-	if _, err := openBytes("ok.pt", grown); err != nil {
+	if _, err := OpenBytes("ok.pt", grown); err != nil {
 		t.Errorf("trailing bytes: %v", err)
 	}
 	// Find the first storage header after the key list by re-parsing.
@@ -263,11 +263,11 @@ func TestLegacyCorrupt(t *testing.T) {
 	}
 	bad := append([]byte(nil), data...)
 	binary.LittleEndian.PutUint64(bad[u.pos:], 1<<40)
-	if _, err := openBytes("bad.pt", bad); err == nil || !strings.Contains(err.Error(), "run past the end of the file") {
+	if _, err := OpenBytes("bad.pt", bad); err == nil || !strings.Contains(err.Error(), "run past the end of the file") {
 		t.Errorf("huge numel: %v", err)
 	}
 	binary.LittleEndian.PutUint64(bad[u.pos:], 1)
-	if _, err := openBytes("bad.pt", bad); err == nil {
+	if _, err := OpenBytes("bad.pt", bad); err == nil {
 		t.Error("short storage accepted")
 	} else {
 		t.Log(err)
@@ -284,7 +284,7 @@ func TestDeflatedRecords(t *testing.T) {
 	pkl := pDict(pStr("w"), pTensor("FloatStorage", "0", 6, 0, []int{2, 3}, []int{3, 1}),
 		pStr("wt"), pTensor("FloatStorage", "0", 6, 0, []int{3, 2}, []int{1, 3}))
 	data := torchZipMethod(t, pkl, map[string][]byte{"0": raw}, zip.Deflate)
-	f, err := openBytes("deflated.pt", data)
+	f, err := OpenBytes("deflated.pt", data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestDeflatedRecords(t *testing.T) {
 	k := bytes.Index(data, []byte("archive/data/0")) + len("archive/data/0")
 	bad := append([]byte(nil), data...)
 	bad[k+2] ^= 0xff
-	g, err := openBytes("deflated.pt", bad)
+	g, err := OpenBytes("deflated.pt", bad)
 	if err != nil {
 		t.Fatalf("corrupt record data should only fail when read: %v", err)
 	}

@@ -99,7 +99,7 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("weights: open %s: %w", path, err)
 	}
-	f, err := openBytes(path, data)
+	f, err := OpenBytes(path, data)
 	if err != nil {
 		unmap()
 		return nil, err
@@ -119,8 +119,10 @@ func readAll(f *os.File, size int64) ([]byte, func() error, error) {
 	return data, func() error { return nil }, nil
 }
 
-// openBytes parses a whole checkpoint held in data; name is used in errors.
-func openBytes(name string, data []byte) (*File, error) {
+// OpenBytes parses a whole checkpoint held in memory (for example one
+// embedded with go:embed); name is used in errors. The File's tensors alias
+// data, which must not change while they are in use.
+func OpenBytes(name string, data []byte) (*File, error) {
 	f := &File{path: name, data: data, tensors: map[string]*Tensor{}, closed: new(atomic.Bool), mem: newFileMem(func() error { return nil })}
 	var err error
 	switch {

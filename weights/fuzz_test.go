@@ -28,7 +28,7 @@ func FuzzSafetensors(f *testing.F) {
 	f.Add(stFile(`{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"__metadata__":{"k":"v"}}`, make([]byte, 4)))
 	f.Add(stFile(`{"a":{"dtype":"BF16","shape":[],"data_offsets":[0,2]}}`, make([]byte, 2)))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if file, err := openBytes("fuzz.safetensors", data); err == nil {
+		if file, err := OpenBytes("fuzz.safetensors", data); err == nil {
 			materialize(file)
 		}
 	})
@@ -41,7 +41,7 @@ func FuzzTorchZip(f *testing.F) {
 	f.Add(torchZip(f, pDict(pStr("w"), pTensor("HalfStorage", "0", 12, 1, []int{3, 2}, []int{1, 3})), rec))
 	f.Add(torchZipMethod(f, pDict(pStr("w"), pTensor("FloatStorage", "0", 6, 0, []int{6}, []int{1})), rec, zip.Deflate))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if file, err := openBytes("fuzz.pt", data); err == nil {
+		if file, err := OpenBytes("fuzz.pt", data); err == nil {
 			materialize(file)
 		}
 	})
@@ -50,7 +50,7 @@ func FuzzTorchZip(f *testing.F) {
 func FuzzLegacy(f *testing.F) {
 	addSeeds(f, "sd_legacy.pt", "proto1_legacy.pt", "proto4_legacy.pt")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if file, err := openBytes("fuzz.pt", data); err == nil {
+		if file, err := OpenBytes("fuzz.pt", data); err == nil {
 			materialize(file)
 		}
 	})
