@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -189,7 +190,7 @@ func (h *hfSource) concatQKV(prefix, kind, name string) func() (*weights.Tensor,
 			if !ok {
 				return nil, fmt.Errorf("hf: %s%s_proj.%s missing", prefix, p, kind)
 			}
-			if i > 0 && !equalInts(qkv[0].Shape, t.Shape) {
+			if i > 0 && !slices.Equal(qkv[0].Shape, t.Shape) {
 				return nil, fmt.Errorf("hf: %s%s_proj.%s: shape %v does not match %v", prefix, p, kind, t.Shape, qkv[0].Shape)
 			}
 			qkv[i] = t
@@ -210,18 +211,6 @@ func (h *hfSource) concatQKV(prefix, kind, name string) func() (*weights.Tensor,
 		shape[0] *= 3
 		return weights.NewFloat32(name, shape, data), nil
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // hfTowerConfig holds the fields of an HF CLIPTextConfig / CLIPVisionConfig

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 
@@ -131,7 +132,7 @@ func Load(path string, params []*nn.Param, opt optim.Optimizer, rng *rand.PCG) (
 		if !ok {
 			return nil, fmt.Errorf("train: load %s: no tensor for parameter %s", path, p.Name)
 		}
-		if !sameShape(t.Shape, p.Value.Shape()) {
+		if !slices.Equal(t.Shape, []int(p.Value.Shape())) {
 			return nil, fmt.Errorf("train: load %s: %s has shape %v, parameter has %v", path, p.Name, t.Shape, []int(p.Value.Shape()))
 		}
 		d, err := t.Float32()
@@ -186,18 +187,6 @@ func Load(path string, params []*nn.Param, opt optim.Optimizer, rng *rand.PCG) (
 		*rng = pcg
 	}
 	return &meta, nil
-}
-
-func sameShape(a []int, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Save writes the trainer's checkpoint (Model or Step.Params, optimizer
