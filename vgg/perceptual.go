@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/goclip/goclip/nn"
+	"github.com/goclip/goclip/nn/loss"
 )
 
 // Extractor builds an image's named activations into a graph. *vgg.Model
@@ -53,7 +54,6 @@ type LayerWeight struct {
 type PerceptualConfig struct {
 	Distance Distance
 	Layers   []LayerWeight
-	Eps      float64 // cosine only; 0 means 1e-8
 }
 
 func (c PerceptualConfig) validate() error {
@@ -67,9 +67,6 @@ func (c PerceptualConfig) validate() error {
 		if math.IsNaN(l.Weight) || math.IsInf(l.Weight, 0) {
 			return fmt.Errorf("perceptual: layer %q has weight %v", l.Layer, l.Weight)
 		}
-	}
-	if c.Eps < 0 {
-		return fmt.Errorf("perceptual: eps %g < 0", c.Eps)
 	}
 	return nil
 }
@@ -131,31 +128,16 @@ func PerceptualLossTo(g *nn.Graph, m Extractor, x *G.Node, target map[string]*G.
 	return loss
 }
 
-// distance builds D(a, b) as a scalar.
+// distance builds D(a, b) as a scalar with nn/loss's MSE, L1 or Cosine
+// (1 − cos along the channel axis, averaged over locations).
 func distance(g *nn.Graph, a, b *G.Node, cfg PerceptualConfig) *G.Node {
 	switch cfg.Distance {
 	case L2:
-		d := g.Sub(a, b) // (N, C, ...)
-		d = g.Square(d)  // (N, C, ...)
-		return g.Mean(d) // ()
+		return loss.MSE(g, a, b)
 	case L1:
-		d := g.Sub(a, b) // (N, C, ...)
-		d = g.Do("abs", func() (*G.Node, error) { return G.Abs(d) })
-		return g.Mean(d) // ()
+		return loss.L1(g, a, b)
 	}
-	if a.Dims() < 2 {
-		return g.Failf("perceptual: cosine distance needs (N, C, ...) activations, got %v", a.Shape())
-	}
-	eps := cfg.Eps
-	if eps == 0 {
-		eps = 1e-8
-	}
-	dot := g.Sum(g.Mul(a, b), 1)                      // (N, ...)
-	na := g.Add(g.Sum(g.Square(a), 1), g.Scalar(eps)) // (N, ...)
-	nb := g.Add(g.Sum(g.Square(b), 1), g.Scalar(eps)) // (N, ...)
-	den := g.Sqrt(g.Mul(na, nb))                      // (N, ...)
-	cos := g.Mean(g.Div(dot, den))                    // ()
-	return g.Sub(g.Scalar(1), cos)                    // ()
+	return loss.Cosine(g, a, b)
 }
 
 // Perceptual is a compiled perceptual loss against a fixed target image:

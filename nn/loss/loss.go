@@ -213,23 +213,30 @@ func L1(g *nn.Graph, a, b *G.Node) *G.Node {
 // clamp does; it changes no other result beyond rounding.
 const cosEps = 1e-8
 
-// Cosine is mean(1 − cos(a_i, b_i)) over the rows of a and b (N, C), the
-// cosine loss CLIPasso and perceptual losses use
-// (1 − F.cosine_similarity(a, b, dim=1)).mean(). Scalar.
+// Cosine is mean(1 − cos(a, b)) with the cosine taken along axis 1 and the
+// mean over every other position: for rows (N, C) it is
+// (1 − F.cosine_similarity(a, b, dim=1)).mean(), the loss CLIP-style
+// embeddings use; for activation maps (N, C, H, W) it compares the channel
+// vectors at every location, as CLIPasso's and perceptual cosine losses do.
+// Scalar.
 func Cosine(g *nn.Graph, a, b *G.Node) *G.Node {
 	if !sameShape(g, "cosine", a, b) {
 		return nil
 	}
-	if a.Dims() != 2 {
-		return fail(g, "cosine: inputs %v, want (N, C)", shapeOf(a))
+	if a.Dims() < 2 {
+		return fail(g, "cosine: inputs %v, want (N, C, ...)", shapeOf(a))
 	}
-	n := a.Shape()[0]
-	dot := g.Sum(g.Mul(a, b), 1)                                                        // (N)
-	na := g.Sum(g.Square(a), 1)                                                         // (N)
-	nb := g.Sum(g.Square(b), 1)                                                         // (N)
-	den := g.Sqrt(g.Add(g.Mul(na, nb), g.Const("cos_eps2", fill(n, cosEps*cosEps), n))) // (N)
-	cos := g.Div(dot, den)                                                              // (N)
-	return g.Sub(g.Scalar(1), g.Mean(cos))                                              // scalar
+	rest := append([]int{a.Shape()[0]}, a.Shape()[2:]...) // (N, ...)
+	n := 1
+	for _, d := range rest {
+		n *= d
+	}
+	dot := g.Sum(g.Mul(a, b), 1)                                                              // (N, ...)
+	na := g.Sum(g.Square(a), 1)                                                               // (N, ...)
+	nb := g.Sum(g.Square(b), 1)                                                               // (N, ...)
+	den := g.Sqrt(g.Add(g.Mul(na, nb), g.Const("cos_eps2", fill(n, cosEps*cosEps), rest...))) // (N, ...)
+	cos := g.Div(dot, den)                                                                    // (N, ...)
+	return g.Sub(g.Scalar(1), g.Mean(cos))                                                    // scalar
 }
 
 func fill(n int, v float64) []float64 {

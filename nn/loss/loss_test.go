@@ -250,7 +250,7 @@ func TestShapeErrors(t *testing.T) {
 		}},
 		{"mse: shapes [2 3] and [3 2] differ", func(g *nn.Graph) *G.Node { return MSE(g, g.Input("a", 2, 3), g.Input("b", 3, 2)) }},
 		{"l1: shapes", func(g *nn.Graph) *G.Node { return L1(g, g.Input("a", 2), g.Input("b", 3)) }},
-		{"cosine: inputs [2 3 4]", func(g *nn.Graph) *G.Node { return Cosine(g, g.Input("a", 2, 3, 4), g.Input("b", 2, 3, 4)) }},
+		{"cosine: inputs [4]", func(g *nn.Graph) *G.Node { return Cosine(g, g.Input("a", 4), g.Input("b", 4)) }},
 		{"logits: image [2 4] and text [3 5]", func(g *nn.Graph) *G.Node {
 			return Logits(g, g.Input("a", 2, 4), g.Input("b", 3, 5), g.Scalar(1))
 		}},
@@ -310,4 +310,42 @@ func TestLogitScale(t *testing.T) {
 	if n := one.Forward(g); n == nil || n.Shape().TotalSize() != 1 {
 		t.Errorf("Forward of a (1) parameter: %v, %v", n, g.Err())
 	}
+}
+
+// TestCosineMaps: on activation maps (N, C, H, W) Cosine compares the
+// channel vectors at every location, (1 − F.cosine_similarity(a, b,
+// dim=1)).mean(), checked against a direct float64 computation, and its
+// gradient against finite differences.
+func TestCosineMaps(t *testing.T) {
+	a, b := nntest.RandInput(2, 3, 2, 2), nntest.RandInput(2, 3, 2, 2)
+	var want float64
+	for n := 0; n < 2; n++ {
+		for p := 0; p < 4; p++ {
+			var dot, na, nb float64
+			for c := 0; c < 3; c++ {
+				i := (n*3+c)*4 + p
+				dot += a.Data[i] * b.Data[i]
+				na += a.Data[i] * a.Data[i]
+				nb += b.Data[i] * b.Data[i]
+			}
+			want += 1 - dot/math.Sqrt(na*nb)
+		}
+	}
+	want /= 8
+	g := nn.NewGraph(tensor.Float64)
+	x := g.Const("a", a.Data, a.Shape...)
+	y := g.Const("b", b.Data, b.Shape...)
+	out := Cosine(g, x, y)
+	prog, err := nn.Compile(g, nil, []*G.Node{out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := prog.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res[0].Data().(float64); math.Abs(got-want) > 1e-12 {
+		t.Fatalf("Cosine on maps = %.15g, want %.15g", got, want)
+	}
+	nntest.GradCheck(t, func(g *nn.Graph, in []*G.Node) *G.Node { return Cosine(g, in[0], in[1]) }, a, b)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/goclip/goclip/clip"
 	"github.com/goclip/goclip/nn"
+	"github.com/goclip/goclip/nn/loss"
 	"github.com/goclip/goclip/vgg"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -175,25 +176,16 @@ func semanticBackbone(m *clip.Model, weight float64, target []float32) (*backbon
 	return b, nil
 }
 
-// distance builds D(a, b) as a scalar node.
+// distance builds D(a, b) as a scalar node with nn/loss's MSE, L1 or Cosine
+// (1 − cos along the channel axis, averaged over locations).
 func distance(g *nn.Graph, a, b *G.Node, d Distance) *G.Node {
 	switch d {
 	case L2:
-		x := g.Sub(a, b) // (N, C, ...)
-		x = g.Square(x)  // (N, C, ...)
-		return g.Mean(x) // ()
+		return loss.MSE(g, a, b)
 	case L1:
-		x := g.Sub(a, b) // (N, C, ...)
-		x = g.Do("abs", func() (*G.Node, error) { return G.Abs(x) })
-		return g.Mean(x) // ()
+		return loss.L1(g, a, b)
 	}
-	const eps = 1e-8
-	dot := g.Sum(g.Mul(a, b), 1)                      // (N, ...)
-	na := g.Add(g.Sum(g.Square(a), 1), g.Scalar(eps)) // (N, ...)
-	nb := g.Add(g.Sum(g.Square(b), 1), g.Scalar(eps)) // (N, ...)
-	den := g.Sqrt(g.Mul(na, nb))                      // (N, ...)
-	cos := g.Mean(g.Div(dot, den))                    // ()
-	return g.Sub(g.Scalar(1), cos)                    // ()
+	return loss.Cosine(g, a, b)
 }
 
 // freezeMu serialises freeze … build … restore spans: concurrent runs

@@ -22,6 +22,7 @@ import struct
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torchvision.models.vgg import VGG, cfgs, make_layers
 
 
@@ -127,10 +128,7 @@ def perceptual(fa, fb, layers, dist, eps=1e-8):
         elif dist == "l1":
             d = (a - b).abs().mean()
         else:  # cosine along the channel axis (1), mean over the rest
-            dot = (a * b).sum(1)
-            na = ((a * a).sum(1) + eps).sqrt()
-            nb = ((b * b).sum(1) + eps).sqrt()
-            d = (1 - dot / (na * nb)).mean()
+            d = (1 - F.cosine_similarity(a, b, dim=1, eps=eps)).mean()
         loss = loss + w * d
     return loss
 
