@@ -60,7 +60,7 @@ func ImageNetOptions() PreprocessOptions {
 func DecodeImage(path string) (image.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("image: open %s: %w", path, err)
+		return nil, fmt.Errorf("image: %w", err) // *PathError names the file
 	}
 	defer f.Close()
 	img, _, err := image.Decode(bufio.NewReader(f))
