@@ -2,46 +2,17 @@ package resnet
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/goclip/goclip/internal/cnntest"
 	"github.com/goclip/goclip/nn/sgemm"
-
 	"github.com/goclip/goclip/weights"
 )
-
-// randomWeights fills every tensor of cfg with He-scaled normal values
-// (BatchNorm variances in [0.5, 1.5]), so no kernel can skip zeros.
-func randomWeights(cfg Config) *weights.Memory {
-	r := rand.New(rand.NewPCG(1, 2))
-	mem := weights.NewMemory()
-	for _, p := range cfg.ParamShapes() {
-		n := 1
-		for _, d := range p.Shape {
-			n *= d
-		}
-		v := make([]float32, n)
-		scale := 0.1
-		if len(p.Shape) > 1 {
-			scale = math.Sqrt(2 / float64(n/p.Shape[0]))
-		}
-		for i := range v {
-			if strings.HasSuffix(p.Name, "running_var") {
-				v[i] = float32(0.5 + r.Float64())
-			} else {
-				v[i] = float32(r.NormFloat64() * scale)
-			}
-		}
-		mem.Add(weights.NewFloat32(p.Name, p.Shape, v))
-	}
-	return mem
-}
 
 // BenchmarkResNet50 times ResNet-50's forward pass to the logits at 224×224
 // (random weights).
@@ -83,4 +54,14 @@ var blasChoices = []struct {
 }{
 	{"gonum", func() { G.Use(gonum.Implementation{}) }},
 	{"sgemm", sgemm.Use},
+}
+
+// randomWeights fills every tensor of cfg with random values (see
+// cnntest.RandomWeights).
+func randomWeights(cfg Config) *weights.Memory {
+	var shapes []cnntest.ParamShape
+	for _, p := range cfg.ParamShapes() {
+		shapes = append(shapes, cnntest.ParamShape(p))
+	}
+	return cnntest.RandomWeights(shapes)
 }

@@ -8,75 +8,25 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/goclip/goclip/internal/cnntest"
 	"github.com/goclip/goclip/vgg"
 	"github.com/goclip/goclip/weights"
 )
 
-// expected opens testdata/expected.safetensors, written by testdata/gen.py
-// from torchvision's ResNet in float64.
-func expected(t *testing.T) *weights.File {
-	t.Helper()
-	f, err := weights.Open(filepath.Join("testdata", "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
-func tensorOf(t *testing.T, f *weights.File, name string) *tensor.Dense {
-	t.Helper()
-	w, ok := f.Tensor(name)
-	if !ok {
-		t.Fatalf("fixture has no %s", name)
-	}
-	v, err := w.Float32()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tensor.New(tensor.WithShape(w.Shape...), tensor.WithBacking(v))
-}
-
-// assertClose checks max|got-want| <= tol·max|want| and equal shapes.
-func assertClose(t *testing.T, what string, got, want *tensor.Dense, tol float64) {
-	t.Helper()
-	if got == nil {
-		t.Errorf("%s: missing", what)
-		return
-	}
-	if !got.Shape().Eq(want.Shape()) {
-		t.Errorf("%s: shape %v, want %v", what, got.Shape(), want.Shape())
-		return
-	}
-	g, w := got.Data().([]float32), want.Data().([]float32)
-	var maxDiff, maxRef float64
-	for i := range w {
-		maxDiff = math.Max(maxDiff, math.Abs(float64(g[i])-float64(w[i])))
-		maxRef = math.Max(maxRef, math.Abs(float64(w[i])))
-	}
-	if maxRef == 0 {
-		t.Errorf("%s: reference is all zeros (degenerate fixture)", what)
-		return
-	}
-	if maxDiff > tol*maxRef {
-		t.Errorf("%s: max |diff| %.3g > %.0e × max |ref| %.3g", what, maxDiff, tol, maxRef)
-	}
-}
-
 func checkAll(t *testing.T, m *Model, exp *weights.File, prefix string) {
 	t.Helper()
 	names := m.TapNames()
-	out, err := m.Run(tensorOf(t, exp, prefix+".input"), names...)
+	out, err := m.Run(cnntest.Tensor(t, exp, prefix+".input"), names...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range names {
-		assertClose(t, n, out[n], tensorOf(t, exp, prefix+"."+n), 1e-4)
+		cnntest.AssertClose(t, n, out[n], cnntest.Tensor(t, exp, prefix+"."+n), 1e-4)
 	}
 }
 
 func TestBottleneckMatchesTorchvision(t *testing.T) {
-	exp := expected(t)
+	exp := cnntest.Expected(t)
 	for _, file := range []string{"wide_bottleneck.pth", "wide_bottleneck_legacy.pth", "wide_bottleneck.safetensors"} {
 		t.Run(file, func(t *testing.T) {
 			m, err := Load(filepath.Join("testdata", file))
@@ -93,7 +43,7 @@ func TestBottleneckMatchesTorchvision(t *testing.T) {
 }
 
 func TestBasicMatchesTorchvision(t *testing.T) {
-	exp := expected(t)
+	exp := cnntest.Expected(t)
 	m, err := Load(filepath.Join("testdata", "basic.pth"))
 	if err != nil {
 		t.Fatal(err)
@@ -103,36 +53,36 @@ func TestBasicMatchesTorchvision(t *testing.T) {
 	}
 	checkAll(t, m, exp, "basic")
 	// Building only to the stem gives the same stem.
-	out, err := m.Run(tensorOf(t, exp, "basic.input"), "stem")
+	out, err := m.Run(cnntest.Tensor(t, exp, "basic.input"), "stem")
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "stem alone", out["stem"], tensorOf(t, exp, "basic.stem"), 1e-4)
+	cnntest.AssertClose(t, "stem alone", out["stem"], cnntest.Tensor(t, exp, "basic.stem"), 1e-4)
 }
 
 // TestPerceptualMatchesAutograd runs vgg's perceptual loss on a ResNet and
 // compares loss and input gradient with torch autograd.
 func TestPerceptualMatchesAutograd(t *testing.T) {
-	exp := expected(t)
+	exp := cnntest.Expected(t)
 	m, err := Load(filepath.Join("testdata", "wide_bottleneck.pth"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	layers := []vgg.LayerWeight{{Layer: "stem", Weight: 1}, {Layer: "layer2", Weight: 0.5}, {Layer: "layer4", Weight: 2}, {Layer: "pooled", Weight: 0.25}}
 	for _, d := range []vgg.Distance{vgg.L2, vgg.L1, vgg.Cosine} {
-		p, err := vgg.NewPerceptual(m, vgg.PerceptualConfig{Distance: d, Layers: layers}, tensorOf(t, exp, "perc.y"))
+		p, err := vgg.NewPerceptual(m, vgg.PerceptualConfig{Distance: d, Layers: layers}, cnntest.Tensor(t, exp, "perc.y"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		loss, grad, err := p.Eval(tensorOf(t, exp, "perc.x"))
+		loss, grad, err := p.Eval(cnntest.Tensor(t, exp, "perc.x"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := float64(tensorOf(t, exp, "perc."+d.String()+".loss").Data().([]float32)[0])
+		want := float64(cnntest.Tensor(t, exp, "perc."+d.String()+".loss").Data().([]float32)[0])
 		if math.Abs(loss-want) > 1e-4*math.Abs(want) {
 			t.Errorf("%v: loss %.7g, torch %.7g", d, loss, want)
 		}
-		assertClose(t, d.String()+" grad", grad, tensorOf(t, exp, "perc."+d.String()+".grad"), 1e-4)
+		cnntest.AssertClose(t, d.String()+" grad", grad, cnntest.Tensor(t, exp, "perc."+d.String()+".grad"), 1e-4)
 	}
 }
 

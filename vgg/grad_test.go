@@ -7,7 +7,7 @@ import (
 
 	"gorgonia.org/tensor"
 
-	"github.com/goclip/goclip/internal/gradtest"
+	"github.com/goclip/goclip/internal/cnntest"
 	"github.com/goclip/goclip/nn"
 )
 
@@ -59,7 +59,7 @@ func modelParams(m *Model) []*nn.Param {
 func TestGradMatchesPyTorch(t *testing.T) {
 	for _, c := range gradCases {
 		t.Run(c.name, func(t *testing.T) {
-			f := gradtest.LoadFixture(t, filepath.Join("testdata", "grad", c.name+".safetensors"), "vgg/testdata/grad/gen.py")
+			f := cnntest.LoadFixture(t, filepath.Join("testdata", "grad", c.name+".safetensors"), "vgg/testdata/grad/gen.py")
 			m, err := Load(filepath.Join("testdata", c.checkpoint))
 			if err != nil {
 				t.Fatal(err)
@@ -68,7 +68,7 @@ func TestGradMatchesPyTorch(t *testing.T) {
 			// statistics stay frozen (torch gives them no gradient).
 			all := []*nn.Param{f.Input}
 			for _, p := range modelParams(m) {
-				p.Frozen = gradtest.IsRunningStat(p)
+				p.Frozen = cnntest.IsRunningStat(p)
 				if !p.Frozen {
 					all = append(all, p)
 				}
@@ -76,9 +76,9 @@ func TestGradMatchesPyTorch(t *testing.T) {
 			if len(all) != len(f.WantGrad) {
 				t.Fatalf("%d trainable parameters, fixture has %d gradients", len(all), len(f.WantGrad))
 			}
-			build := gradtest.Build(m, f, c.tap)
-			full := gradtest.Check(t, f, build, tensor.Float64, gradTol64, all)
-			gradtest.Check(t, f, build, tensor.Float32, gradTol32, all)
+			build := cnntest.Build(m, f, c.tap)
+			full := cnntest.Check(t, f, build, tensor.Float64, gradTol64, all)
+			cnntest.Check(t, f, build, tensor.Float32, gradTol32, all)
 
 			// Freeze the features: only the classifier and the pixels get
 			// gradients, and the graph has no gradient nodes for the
@@ -90,7 +90,7 @@ func TestGradMatchesPyTorch(t *testing.T) {
 					trainable = append(trainable, p)
 				}
 			}
-			part := gradtest.Check(t, f, build, tensor.Float32, gradTol32, trainable)
+			part := cnntest.Check(t, f, build, tensor.Float32, gradTol32, trainable)
 			if part >= full {
 				t.Errorf("frozen features: %d graph nodes, all trainable: %d; want fewer", part, full)
 			} else {

@@ -9,6 +9,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/goclip/goclip/internal/cnntest"
 	"github.com/goclip/goclip/nn"
 )
 
@@ -18,12 +19,12 @@ var percLayers = []LayerWeight{{"relu1_2", 1}, {"relu2_2", 0.5}, {"relu3_3", 2},
 // TestPerceptualMatchesAutograd compares loss and input gradient with torch
 // autograd (float64) on a 1×3×32×32 image for every distance.
 func TestPerceptualMatchesAutograd(t *testing.T) {
-	exp := expected(t)
+	exp := cnntest.Expected(t)
 	m, err := Load(filepath.Join("testdata", "vgg16s.pth"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, y := tensorOf(t, exp, "perc.x"), tensorOf(t, exp, "perc.y")
+	x, y := cnntest.Tensor(t, exp, "perc.x"), cnntest.Tensor(t, exp, "perc.y")
 	for _, d := range []Distance{L2, L1, Cosine} {
 		t.Run(d.String(), func(t *testing.T) {
 			p, err := NewPerceptual(m, PerceptualConfig{Distance: d, Layers: percLayers}, y)
@@ -34,7 +35,7 @@ func TestPerceptualMatchesAutograd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := float64(tensorOf(t, exp, "perc."+d.String()+".loss").Data().([]float32)[0])
+			want := float64(cnntest.Tensor(t, exp, "perc."+d.String()+".loss").Data().([]float32)[0])
 			if math.Abs(loss-want) > 1e-4*math.Abs(want) {
 				t.Errorf("loss %.7g, torch %.7g", loss, want)
 			}
@@ -45,7 +46,7 @@ func TestPerceptualMatchesAutograd(t *testing.T) {
 			if d == Cosine {
 				tol = 5e-4
 			}
-			assertClose(t, "grad", grad, tensorOf(t, exp, "perc."+d.String()+".grad"), tol)
+			cnntest.AssertClose(t, "grad", grad, cnntest.Tensor(t, exp, "perc."+d.String()+".grad"), tol)
 			if d == Cosine {
 				return // positions dead in both images score 1 − 0/eps = 1, so no zero check
 			}
@@ -63,12 +64,12 @@ func TestPerceptualMatchesAutograd(t *testing.T) {
 // TestPerceptualLossGraph checks the graph-level helper (target through the
 // network in the same graph) against the torch loss.
 func TestPerceptualLossGraph(t *testing.T) {
-	exp := expected(t)
+	exp := cnntest.Expected(t)
 	m, err := Load(filepath.Join("testdata", "vgg16s.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, y := tensorOf(t, exp, "perc.x"), tensorOf(t, exp, "perc.y")
+	x, y := cnntest.Tensor(t, exp, "perc.x"), cnntest.Tensor(t, exp, "perc.y")
 	var prog *nn.Program
 	var lossNode *G.Node
 	err = nn.Build(func() error {
@@ -90,7 +91,7 @@ func TestPerceptualLossGraph(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := float64(out[0].Data().(float32))
-	want := float64(tensorOf(t, exp, "perc.l2.loss").Data().([]float32)[0])
+	want := float64(cnntest.Tensor(t, exp, "perc.l2.loss").Data().([]float32)[0])
 	if math.Abs(got-want) > 1e-4*math.Abs(want) {
 		t.Errorf("loss %.7g, torch %.7g", got, want)
 	}
@@ -128,12 +129,12 @@ func TestPerceptualErrors(t *testing.T) {
 // TestPerceptualFloat64 builds the loss and its input gradient in a float64
 // graph with the graph-level API and compares them with torch autograd.
 func TestPerceptualFloat64(t *testing.T) {
-	exp := expected(t)
+	exp := cnntest.Expected(t)
 	m, err := Load(filepath.Join("testdata", "vgg16s.pth"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, y := to64(tensorOf(t, exp, "perc.x")), to64(tensorOf(t, exp, "perc.y"))
+	x, y := to64(cnntest.Tensor(t, exp, "perc.x")), to64(cnntest.Tensor(t, exp, "perc.y"))
 	for _, d := range []Distance{L2, L1, Cosine} {
 		var prog *nn.Program
 		var loss, grad G.Value
@@ -160,12 +161,12 @@ func TestPerceptualFloat64(t *testing.T) {
 		if _, err := prog.Run(x, y); err != nil {
 			t.Fatal(err)
 		}
-		want := float64(tensorOf(t, exp, "perc."+d.String()+".loss").Data().([]float32)[0])
+		want := float64(cnntest.Tensor(t, exp, "perc."+d.String()+".loss").Data().([]float32)[0])
 		if got := float64(*loss.(*G.F64)); math.Abs(got-want) > 1e-6*math.Abs(want) {
 			t.Errorf("%v: loss %.9g, torch %.9g", d, got, want)
 		}
 		g32 := tensor.New(tensor.WithShape(x.Shape()...), tensor.WithBacking(to32(grad.Data().([]float64))))
-		assertClose(t, d.String()+" grad (float64)", g32, tensorOf(t, exp, "perc."+d.String()+".grad"), 2e-6)
+		cnntest.AssertClose(t, d.String()+" grad (float64)", g32, cnntest.Tensor(t, exp, "perc."+d.String()+".grad"), 2e-6)
 	}
 }
 

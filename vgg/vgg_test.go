@@ -10,66 +10,16 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/goclip/goclip/internal/cnntest"
 	"github.com/goclip/goclip/weights"
 )
-
-// expected opens testdata/expected.safetensors, written by testdata/gen.py
-// from torchvision's VGG in float64.
-func expected(t *testing.T) *weights.File {
-	t.Helper()
-	f, err := weights.Open(filepath.Join("testdata", "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
-func tensorOf(t *testing.T, f *weights.File, name string) *tensor.Dense {
-	t.Helper()
-	w, ok := f.Tensor(name)
-	if !ok {
-		t.Fatalf("fixture has no %s", name)
-	}
-	v, err := w.Float32()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tensor.New(tensor.WithShape(w.Shape...), tensor.WithBacking(v))
-}
-
-// assertClose checks max|got-want| <= tol·max|want| and equal shapes.
-func assertClose(t *testing.T, what string, got, want *tensor.Dense, tol float64) {
-	t.Helper()
-	if got == nil {
-		t.Errorf("%s: missing", what)
-		return
-	}
-	if !got.Shape().Eq(want.Shape()) {
-		t.Errorf("%s: shape %v, want %v", what, got.Shape(), want.Shape())
-		return
-	}
-	g, w := got.Data().([]float32), want.Data().([]float32)
-	var maxDiff, maxRef float64
-	for i := range w {
-		maxDiff = math.Max(maxDiff, math.Abs(float64(g[i])-float64(w[i])))
-		maxRef = math.Max(maxRef, math.Abs(float64(w[i])))
-	}
-	if maxRef == 0 {
-		t.Errorf("%s: reference is all zeros (degenerate fixture)", what)
-		return
-	}
-	if maxDiff > tol*maxRef {
-		t.Errorf("%s: max |diff| %.3g > %.0e × max |ref| %.3g", what, maxDiff, tol, maxRef)
-	}
-}
 
 // smallD is torchvision's cfg "D" (VGG16) with channels divided by 32, as
 // built by testdata/gen.py.
 var smallD = []int{2, 2, M, 4, 4, M, 8, 8, 8, M, 16, 16, 16, M, 16, 16, 16, M}
 
 func TestForwardMatchesTorchvision(t *testing.T) {
-	exp := expected(t)
+	exp := cnntest.Expected(t)
 	for _, file := range []string{"vgg16s.pth", "vgg16s_legacy.pth", "vgg16s.safetensors"} {
 		t.Run(file, func(t *testing.T) {
 			m, err := Load(filepath.Join("testdata", file))
@@ -80,7 +30,7 @@ func TestForwardMatchesTorchvision(t *testing.T) {
 			if !slices.Equal(c.Layers, smallD) || c.BatchNorm || c.PoolSize != 7 || c.Hidden != 8 || c.NumClasses != 10 {
 				t.Fatalf("inferred config %+v", c)
 			}
-			x := tensorOf(t, exp, "vgg16.input")
+			x := cnntest.Tensor(t, exp, "vgg16.input")
 			var names []string
 			for i := range m.features {
 				names = append(names, fmt.Sprintf("features.%d", i))
@@ -101,14 +51,14 @@ func TestForwardMatchesTorchvision(t *testing.T) {
 				if a, ok := alias[n]; ok {
 					ref = a
 				}
-				assertClose(t, n, out[n], tensorOf(t, exp, "vgg16."+ref), 1e-4)
+				cnntest.AssertClose(t, n, out[n], cnntest.Tensor(t, exp, "vgg16."+ref), 1e-4)
 			}
 		})
 	}
 }
 
 func TestBatchNormNonSquareBatch(t *testing.T) {
-	exp := expected(t)
+	exp := cnntest.Expected(t)
 	m, err := Load(filepath.Join("testdata", "vgg11bns.pth"))
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +72,7 @@ func TestBatchNormNonSquareBatch(t *testing.T) {
 		names = append(names, fmt.Sprintf("features.%d", i))
 	}
 	names = append(names, "avgpool", "logits", "bn1_1", "relu3_2")
-	out, err := m.Run(tensorOf(t, exp, "vgg11bn.input"), names...)
+	out, err := m.Run(cnntest.Tensor(t, exp, "vgg11bn.input"), names...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,14 +82,14 @@ func TestBatchNormNonSquareBatch(t *testing.T) {
 		if a, ok := alias[n]; ok {
 			ref = a
 		}
-		assertClose(t, n, out[n], tensorOf(t, exp, "vgg11bn."+ref), 1e-4)
+		cnntest.AssertClose(t, n, out[n], cnntest.Tensor(t, exp, "vgg11bn."+ref), 1e-4)
 	}
 	// The same network, tapped only shallowly, gives the same shallow values.
-	shallow, err := m.Run(tensorOf(t, exp, "vgg11bn.input"), "relu1_1")
+	shallow, err := m.Run(cnntest.Tensor(t, exp, "vgg11bn.input"), "relu1_1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "relu1_1 alone", shallow["relu1_1"], tensorOf(t, exp, "vgg11bn.features.2"), 1e-4)
+	cnntest.AssertClose(t, "relu1_1 alone", shallow["relu1_1"], cnntest.Tensor(t, exp, "vgg11bn.features.2"), 1e-4)
 }
 
 func TestFeaturesSquare(t *testing.T) {
@@ -162,7 +112,7 @@ func TestFeaturesSquare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "logits", logits, out["logits"], 0)
+	cnntest.AssertClose(t, "logits", logits, out["logits"], 0)
 	if _, err := m.Features(pix[:3*32*31], 1); err == nil || !strings.Contains(err.Error(), "square") {
 		t.Errorf("non-square pixels: err = %v", err)
 	}
@@ -308,13 +258,13 @@ func TestRunErrors(t *testing.T) {
 // TestConcurrentRun runs one model from several goroutines (shared program
 // cache, shared compiled program) and checks every result.
 func TestConcurrentRun(t *testing.T) {
-	exp := expected(t)
+	exp := cnntest.Expected(t)
 	m, err := Load(filepath.Join("testdata", "vgg16s.pth"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := tensorOf(t, exp, "vgg16.input")
-	want := tensorOf(t, exp, "vgg16.logits")
+	x := cnntest.Tensor(t, exp, "vgg16.input")
+	want := cnntest.Tensor(t, exp, "vgg16.logits")
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {

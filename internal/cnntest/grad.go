@@ -1,12 +1,11 @@
-// Package gradtest compares the gradients of goclip's CNN feature
-// extractors (vgg, resnet) with PyTorch autograd fixtures: each fixture
-// holds random pixels, weightings w and v, the loss
+package cnntest
+
+// Gradient fixtures: each holds random pixels, weightings w and v, the loss
 //
 //	loss = Σ w ⊙ logits + Σ v ⊙ tap
 //
 // and its gradients with respect to the pixels and every parameter
 // ("grad.<name>"), written by the packages' testdata/grad/gen.py scripts.
-package gradtest
 
 import (
 	"fmt"
