@@ -241,6 +241,21 @@ func (u *unpickler) popMark() ([]any, error) {
 	return items, nil
 }
 
+// appendToList appends items to the list on top of the stack (APPEND,
+// APPENDS, ADDITEMS).
+func (u *unpickler) appendToList(op string, items []any) error {
+	l, err := u.top()
+	if err != nil {
+		return err
+	}
+	pl, ok := l.(*pyList)
+	if !ok {
+		return fmt.Errorf("%s to %s", op, typeName(l))
+	}
+	pl.items = append(pl.items, items...)
+	return nil
+}
+
 func (u *unpickler) memoGet(i uint32) error {
 	v, ok := u.memo[i]
 	if !ok {
@@ -446,15 +461,7 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 		} else if items, err = u.popMark(); err != nil {
 			return false, err
 		}
-		var l any
-		if l, err = u.top(); err != nil {
-			return false, err
-		}
-		pl, ok := l.(*pyList)
-		if !ok {
-			return false, fmt.Errorf("APPEND to %s", typeName(l))
-		}
-		pl.items = append(pl.items, items...)
+		return false, u.appendToList("APPEND", items)
 	case 0x8f: // EMPTY_SET (kept as a list)
 		u.push(&pyList{})
 	case 0x90: // ADDITEMS
@@ -462,15 +469,7 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 		if items, err = u.popMark(); err != nil {
 			return false, err
 		}
-		var l any
-		if l, err = u.top(); err != nil {
-			return false, err
-		}
-		pl, ok := l.(*pyList)
-		if !ok {
-			return false, fmt.Errorf("ADDITEMS to %s", typeName(l))
-		}
-		pl.items = append(pl.items, items...)
+		return false, u.appendToList("ADDITEMS", items)
 	case 0x91: // FROZENSET
 		var items []any
 		if items, err = u.popMark(); err == nil {
