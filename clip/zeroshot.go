@@ -2,9 +2,10 @@ package clip
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
+
+	"github.com/goclip/goclip/nn"
 )
 
 // ImageNetTemplates are the 80 prompt templates of OpenAI's ImageNet
@@ -207,7 +208,7 @@ func (z *ZeroShotClassifier) Probs(imageEmb []float32) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	return softmax(logits), nil
+	return nn.SoftmaxSlice(logits), nil
 }
 
 func (z *ZeroShotClassifier) logits(imageEmb []float32) ([]float32, error) {
@@ -224,7 +225,7 @@ func (z *ZeroShotClassifier) Classify(imageEmb []float32, k int) ([]Prediction, 
 	if err != nil {
 		return nil, err
 	}
-	probs := softmax(logits)
+	probs := nn.SoftmaxSlice(logits)
 	preds := make([]Prediction, len(probs))
 	for i := range probs {
 		preds[i] = Prediction{Label: z.Labels[i], Index: i, Logit: logits[i], Prob: probs[i]}
@@ -234,23 +235,4 @@ func (z *ZeroShotClassifier) Classify(imageEmb []float32, k int) ([]Prediction, 
 		preds = preds[:k]
 	}
 	return preds, nil
-}
-
-// softmax is a numerically stable softmax in float64.
-func softmax(x []float32) []float32 {
-	mx := math.Inf(-1)
-	for _, v := range x {
-		mx = math.Max(mx, float64(v))
-	}
-	var s float64
-	e := make([]float64, len(x))
-	for i, v := range x {
-		e[i] = math.Exp(float64(v) - mx)
-		s += e[i]
-	}
-	out := make([]float32, len(x))
-	for i := range e {
-		out[i] = float32(e[i] / s)
-	}
-	return out
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"github.com/goclip/goclip/nn"
 )
 
 // NumClasses is the number of ImageNet-1k classes.
@@ -82,7 +84,8 @@ func TopK(logits []float32, k int) ([]Prediction, error) {
 	return out, nil
 }
 
-// Softmax returns exp(x - max) / Σ exp(x - max), computed in float64. It
+// Softmax returns exp(x - max) / Σ exp(x - max) in float64 precision
+// (nn.SoftmaxSlice). It
 // returns an error for empty input or non-finite values.
 func Softmax(logits []float32) ([]float32, error) {
 	if len(logits) == 0 {
@@ -96,15 +99,5 @@ func Softmax(logits []float32) ([]float32, error) {
 		}
 		m = math.Max(m, f)
 	}
-	var sum float64
-	e := make([]float64, len(logits))
-	for i, v := range logits {
-		e[i] = math.Exp(float64(v) - m)
-		sum += e[i]
-	}
-	out := make([]float32, len(logits))
-	for i := range e {
-		out[i] = float32(e[i] / sum)
-	}
-	return out, nil
+	return nn.SoftmaxSlice(logits), nil
 }

@@ -64,3 +64,24 @@ func softmaxRow32(x, y []float32) {
 		y[i] *= inv
 	}
 }
+
+// SoftmaxSlice returns the numerically stable softmax of x, accumulated in
+// float64, for turning logits into probabilities outside a graph
+// (zero-shot and classifier outputs).
+func SoftmaxSlice(x []float32) []float32 {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = math.Max(m, float64(v))
+	}
+	var sum float64
+	e := make([]float64, len(x))
+	for i, v := range x {
+		e[i] = math.Exp(float64(v) - m)
+		sum += e[i]
+	}
+	y := make([]float32, len(x))
+	for i := range e {
+		y[i] = float32(e[i] / sum)
+	}
+	return y
+}
