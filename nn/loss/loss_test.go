@@ -110,31 +110,13 @@ func evalGrad(dt tensor.Dtype, build func(g *nn.Graph, in []*G.Node) *G.Node, in
 		if err := vm.RunAll(); err != nil {
 			return err
 		}
-		loss = toF64(l.Value())[0]
+		loss = nntest.Float64s(l.Value())[0]
 		for _, n := range gn {
-			grads = append(grads, toF64(n.Value()))
+			grads = append(grads, nntest.Float64s(n.Value()))
 		}
 		return nil
 	})
 	return loss, grads, err
-}
-
-func toF64(v G.Value) []float64 {
-	switch d := v.Data().(type) {
-	case []float64:
-		return append([]float64(nil), d...)
-	case []float32:
-		out := make([]float64, len(d))
-		for i, x := range d {
-			out[i] = float64(x)
-		}
-		return out
-	case float64:
-		return []float64{d}
-	case float32:
-		return []float64{float64(d)}
-	}
-	return nil
 }
 
 // relErr is max|got−want| / max(1, max|want|).

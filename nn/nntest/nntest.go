@@ -172,9 +172,9 @@ func (s *session) run(read func() error) (err error) {
 // values returns the output and the gradients as float64.
 func (s *session) values() (out []float64, grads [][]float64, err error) {
 	err = s.run(func() error {
-		out = toF64(s.out.Value())
+		out = Float64s(s.out.Value())
 		for _, gn := range s.grads {
-			grads = append(grads, toF64(gn.Value()))
+			grads = append(grads, Float64s(gn.Value()))
 		}
 		return nil
 	})
@@ -184,13 +184,15 @@ func (s *session) values() (out []float64, grads [][]float64, err error) {
 func (s *session) lossValue() (float64, error) {
 	var l float64
 	err := s.run(func() error {
-		l = toF64(s.loss.Value())[0]
+		l = Float64s(s.loss.Value())[0]
 		return nil
 	})
 	return l, err
 }
 
-func toF64(v G.Value) []float64 {
+// Float64s copies a graph value (float32 or float64, tensor or scalar) into
+// a new []float64; other types give nil.
+func Float64s(v G.Value) []float64 {
 	switch d := v.Data().(type) {
 	case []float64:
 		return append([]float64(nil), d...)
