@@ -89,36 +89,22 @@ func ftfyExpand(s string) string {
 // ftfyUnescape is ftfy's unescape_html: &#?[0-9A-Za-z]{1,24}; references
 // that are whole HTML5 entities (or numeric references) are decoded, and
 // all-caps forms of lowercase entity names decode to the uppercased text.
-func ftfyUnescape(s string) string {
-	if !strings.Contains(s, "&") {
-		return s
+func ftfyUnescape(s string) string { return replaceRefs(s, ftfyRef) }
+
+// ftfyRef matches &#?[0-9A-Za-z]{1,24}; at the start of s and decodes it.
+func ftfyRef(s string) (int, string) {
+	j := 1
+	if len(s) > 1 && s[1] == '#' {
+		j = 2
 	}
-	var sb strings.Builder
-	for {
-		k := strings.IndexByte(s, '&')
-		if k < 0 {
-			sb.WriteString(s)
-			return sb.String()
-		}
-		sb.WriteString(s[:k])
-		s = s[k:]
-		j := 1
-		if len(s) > 1 && s[1] == '#' {
-			j = 2
-		}
-		n := j
-		for n < len(s) && n-j < 24 && isASCIIAlnum(s[n]) {
-			n++
-		}
-		if n == j || n >= len(s) || s[n] != ';' {
-			sb.WriteByte('&')
-			s = s[1:]
-			continue
-		}
-		ref := s[:n+1]
-		sb.WriteString(ftfyEntity(ref))
-		s = s[n+1:]
+	n := j
+	for n < len(s) && n-j < 24 && isASCIIAlnum(s[n]) {
+		n++
 	}
+	if n == j || n >= len(s) || s[n] != ';' {
+		return 0, ""
+	}
+	return n + 1, ftfyEntity(s[:n+1])
 }
 
 func isASCIIAlnum(c byte) bool {

@@ -96,7 +96,12 @@ func foldEqual(a, b rune) bool {
 // &(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?) are replaced;
 // numeric ones follow Python's invalid-reference rules, named ones (with or
 // without ';', longest legacy prefix) use the HTML5 entity table.
-func htmlUnescape(s string) string {
+func htmlUnescape(s string) string { return replaceRefs(s, charRef) }
+
+// replaceRefs copies s, replacing each reference that starts at an '&':
+// ref returns the length it consumes and its replacement, or 0 when the
+// '&' starts no reference (it is then kept).
+func replaceRefs(s string, ref func(s string) (n int, rep string)) string {
 	if !strings.Contains(s, "&") {
 		return s
 	}
@@ -109,7 +114,7 @@ func htmlUnescape(s string) string {
 		}
 		sb.WriteString(s[:k])
 		s = s[k:]
-		n, rep := charRef(s)
+		n, rep := ref(s)
 		if n == 0 {
 			sb.WriteByte('&')
 			s = s[1:]
