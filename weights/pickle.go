@@ -256,6 +256,19 @@ func (u *unpickler) appendToList(op string, items []any) error {
 	return nil
 }
 
+// lineIndex reads the decimal memo index of a text-protocol PUT or GET.
+func (u *unpickler) lineIndex(op string) (uint32, error) {
+	s, err := u.readLine()
+	if err != nil {
+		return 0, err
+	}
+	i, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("bad %s %q", op, s)
+	}
+	return uint32(i), nil
+}
+
 func (u *unpickler) memoGet(i uint32) error {
 	v, ok := u.memo[i]
 	if !ok {
@@ -522,13 +535,9 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 	case 0x94: // MEMOIZE
 		err = u.memoPut(uint32(len(u.memo)))
 	case 'p': // PUT (text)
-		var s string
-		if s, err = u.readLine(); err == nil {
-			i, perr := strconv.ParseUint(s, 10, 32)
-			if perr != nil {
-				return false, fmt.Errorf("bad PUT %q", s)
-			}
-			err = u.memoPut(uint32(i))
+		var i uint32
+		if i, err = u.lineIndex("PUT"); err == nil {
+			err = u.memoPut(i)
 		}
 	case 'h': // BINGET
 		var i int
@@ -541,13 +550,9 @@ func (u *unpickler) step(op byte) (done bool, err error) {
 			err = u.memoGet(i)
 		}
 	case 'g': // GET (text)
-		var s string
-		if s, err = u.readLine(); err == nil {
-			i, perr := strconv.ParseUint(s, 10, 32)
-			if perr != nil {
-				return false, fmt.Errorf("bad GET %q", s)
-			}
-			err = u.memoGet(uint32(i))
+		var i uint32
+		if i, err = u.lineIndex("GET"); err == nil {
+			err = u.memoGet(i)
 		}
 	case 'c': // GLOBAL
 		var mod, name string
