@@ -13,14 +13,12 @@ import (
 	"github.com/goclip/goclip/nn"
 )
 
-// compiled is a program whose tapped activations are copied out by
-// gorgonia.Read as soon as they are computed: the TapeMachine reuses the
-// register of a value whose last graph use has passed (ReLU even runs in
-// place), so reading intermediate nodes after the run would see clobbered data.
+// compiled is a program whose outputs are the tapped activations, in the
+// order of names (nn.Compile keeps intermediate outputs from being
+// overwritten later in the run).
 type compiled struct {
 	prog  *nn.Program
 	names []string
-	reads []*G.Value
 }
 
 // Runner evaluates an Extractor's named activations, compiling one program
@@ -60,19 +58,13 @@ func (c *Runner) Run(m Extractor, x *tensor.Dense, names ...string) (map[string]
 		c.m[key] = p
 	}
 	c.mu.Unlock()
-	res := make(map[string]*tensor.Dense, len(p.names))
-	err := p.prog.RunFunc(func([]G.Value) error {
-		for i, n := range p.names {
-			d, ok := (*p.reads[i]).(*tensor.Dense)
-			if !ok {
-				return fmt.Errorf("activation %s: no value", n)
-			}
-			res[n] = d.Clone().(*tensor.Dense)
-		}
-		return nil
-	}, x)
+	outs, err := p.prog.Run(x)
 	if err != nil {
 		return nil, err
+	}
+	res := make(map[string]*tensor.Dense, len(p.names))
+	for i, n := range p.names {
+		res[n] = outs[i]
 	}
 	return res, nil
 }
@@ -89,8 +81,6 @@ func compile(forward func(*nn.Graph, *G.Node, ...string) map[string]*G.Node, sha
 		nodes := make([]*G.Node, len(names))
 		for i, t := range names {
 			nodes[i] = outs[t]
-			c.reads = append(c.reads, new(G.Value))
-			G.Read(nodes[i], c.reads[i])
 		}
 		var err error
 		c.prog, err = nn.Compile(g, []*G.Node{in}, nodes)
