@@ -20,15 +20,12 @@ type ResidualBlock struct {
 // Forward applies the block to x (B, T, W). mask is nil or an additive
 // (T, T) mask. It also returns the attention probabilities (B, Heads, T, T).
 func (b *ResidualBlock) Forward(g *nn.Graph, x, mask *G.Node) (out, probs *G.Node) {
-	// The residual sums put the branch first: Gorgonia's TapeMachine may
-	// compute an Add in place into its first operand once that operand is
-	// dead, which would clobber x when x is also a tapped output.
 	h := b.LN1.Forward(g, x)                     // (B, T, W)
 	a, probs := b.Attn.SelfAttention(g, h, mask) // (B, T, W), (B, H, T, T)
-	x = g.Add(a, x)                              // (B, T, W)
+	x = g.Add(x, a)                              // (B, T, W)
 	h = b.LN2.Forward(g, x)                      // (B, T, W)
 	h = b.MLP.Forward(g, h)                      // (B, T, W)
-	return g.Add(h, x), probs
+	return g.Add(x, h), probs
 }
 
 // Transformer is a stack of residual attention blocks.
